@@ -1,0 +1,25 @@
+"""Dependencies handed to routes: the service and the searcher for this request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from api.service import IndexUnavailable, Service
+from search.searcher import Searcher
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def get_searcher(service: Annotated[Service, Depends(get_service)]) -> Searcher:
+    try:
+        return service.current()
+    except IndexUnavailable as exc:
+        raise HTTPException(status_code=503, detail=f"index not available: {exc}") from exc
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]

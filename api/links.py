@@ -1,0 +1,28 @@
+"""Links from a hit to the exact spot in its article."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+from ingest.chunking import Passage
+
+
+def slug(text: str) -> str:
+    """An anchor id for a heading, the same on the article page and in hit links."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def hit_url(article: dict, passage: Passage, highlight: str | None = None) -> str:
+    """The article's own url when it has one, else its page here, at the passage's section and sentence."""
+    base = article.get("url") or f"/articles/{quote(passage.article_id)}"
+    fragment = slug(passage.section[-1]) if passage.section and not article.get("url") else ""
+    snippet = (highlight or passage.text).strip()
+    words = snippet.split()
+    if words:
+        # A text fragment takes the first and last words of the sentence; the browser scrolls to it.
+        start = " ".join(words[:4])
+        end = " ".join(words[-3:]) if len(words) > 7 else ""
+        directive = ":~:text=" + quote(start, safe="") + ("," + quote(end, safe="") if end else "")
+        fragment = f"{fragment}{directive}"
+    return f"{base}#{fragment}" if fragment else base

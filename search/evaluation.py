@@ -1,0 +1,67 @@
+"""Retrieval metrics and the role-corpus question set (hit@k and MRR@10)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.searcher import Searcher
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as a user would ask it, and a short substring of the passage that answers it."""
+
+    id: str
+    question: str
+    answer: str
+    article: str | None = None
+    roles: tuple[str, ...] = ()
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a JSONL question set: {"id", "question", "answer", "article"?, "roles"?} per line."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            try:
+                out.append(Question(d["id"], d["question"], d["answer"], d.get("article"), tuple(d.get("roles") or ())))
+            except KeyError as exc:
+                raise ValueError(f"{path}:{n}: question lacks {exc}") from exc
+    return out
+
+
+def first_relevant_rank(ranked_texts: list[tuple[str, str]], question: Question) -> int | None:
+    """Rank (from 1) of the first (article_id, text) that contains the answer, in the right article."""
+    for rank, (article_id, text) in enumerate(ranked_texts, start=1):
+        if question.answer in text and (question.article is None or question.article == article_id):
+            return rank
+    return None
+
+
+def question_metrics(ranks: list[int | None]) -> dict[str, float]:
+    """hit@1, hit@3 and MRR@10 over first-relevant ranks (None: not in the top 10)."""
+    n = len(ranks) or 1
+    return {
+        "hit@1": sum(1 for r in ranks if r is not None and r <= 1) / n,
+        "hit@3": sum(1 for r in ranks if r is not None and r <= 3) / n,
+        "mrr@10": sum(1.0 / r for r in ranks if r is not None and r <= 10) / n,
+        "questions": len(ranks),
+    }
+
+
+def evaluate_questions(searcher: Searcher, questions: list[Question], mode: str = "hybrid") -> dict:
+    """Run every question and report the metrics and the misses."""
+    ranks: list[int | None] = []
+    misses = []
+    for q in questions:
+        result = searcher.search(q.question, k=10, mode=mode)
+        rank = first_relevant_rank([(h.passage.article_id, h.passage.text) for h in result.hits], q)
+        ranks.append(rank)
+        if rank is None or rank > 3:
+            misses.append({"id": q.id, "question": q.question, "rank": rank})
+    return {**question_metrics(ranks), "mode": mode, "misses": misses}

@@ -1,0 +1,132 @@
+"""Rank passages for a query: dense, lexical, or their fusion, with section diversity."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from ingest.chunking import Passage
+from ingest.embedding import Embedder
+from ingest.lexical import lexical_scores
+from search.fusion import convex, ranked, rrf
+from search.index import SearchIndex
+
+Mode = Literal["dense", "lexical", "hybrid"]
+MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Ranking knobs (tuned on SciFact's train split; see README)."""
+
+    candidates: int = 100  # per ranker, before fusion
+    fusion: Literal["rrf", "convex"] = "rrf"
+    rrf_k: float = 60.0
+    alpha: float = 0.5  # weight of dense in the convex combination
+    max_per_section: int = 2  # 0 turns diversity off
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A ranked passage with the scores that put it there."""
+
+    rank: int
+    score: float
+    passage: Passage
+    dense: float | None = None
+    lexical: float | None = None
+    fused: float | None = None
+
+
+@dataclass
+class SearchResult:
+    """Hits for one query against one index version."""
+
+    query: str
+    mode: str
+    hits: list[Hit]
+    index_version: str
+    took_ms: float
+    extra: dict = field(default_factory=dict)
+
+
+class Searcher:
+    """Holds one loaded index and the model; safe to share between threads."""
+
+    def __init__(self, index: SearchIndex, embedder: Embedder, config: SearchConfig = SearchConfig()):
+        self.index = index
+        self.embedder = embedder
+        self.config = config
+
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None) -> SearchResult:
+        """The top k passages for query in the given mode."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        t0 = time.perf_counter()
+        n = len(self.index.passages)
+        depth = min(n, max(self.config.candidates, k * 4))
+        dense: dict[int, float] = {}
+        lexical: dict[int, float] = {}
+        if n and mode in ("dense", "hybrid"):
+            dense = self._dense(query, depth)
+        if n and mode in ("lexical", "hybrid") and self.index.lexical is not None:
+            lexical = self._lexical(query, depth)
+        if mode == "dense":
+            fused = dense
+        elif mode == "lexical":
+            fused = lexical
+        elif self.config.fusion == "convex":
+            fused = convex(dense, lexical, self.config.alpha)
+        else:
+            fused = rrf([ranked(dense), ranked(lexical)], k=self.config.rrf_k)
+        order = _diversify(ranked(fused), self.index.passages, k,
+                           self.config.max_per_section if max_per_section is None else max_per_section)
+        hits = [
+            Hit(
+                rank=r,
+                score=float(fused[i]),
+                passage=self.index.passages[i],
+                dense=_opt(dense.get(i)) if mode != "lexical" else None,
+                lexical=_opt(lexical.get(i)) if mode != "dense" else None,
+                fused=float(fused[i]) if mode == "hybrid" else None,
+            )
+            for r, i in enumerate(order, start=1)
+        ]
+        took = (time.perf_counter() - t0) * 1000
+        return SearchResult(query, mode, hits, self.index.version, round(took, 2))
+
+    def _dense(self, query: str, depth: int) -> dict[int, float]:
+        vector = self.embedder.encode_query(query)
+        scores, ids = self.index.dense.search(vector, depth)
+        return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+
+    def _lexical(self, query: str, depth: int) -> dict[int, float]:
+        scores = lexical_scores(self.index.lexical, query)
+        if not scores.any():
+            return {}
+        top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
+        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def _opt(x: float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _diversify(order: list[int], passages: list[Passage], k: int, max_per_section: int) -> list[int]:
+    """The first k of order, with at most max_per_section from one section of one article."""
+    if max_per_section <= 0:
+        return order[:k]
+    taken: list[int] = []
+    counts: dict[tuple, int] = {}
+    for i in order:
+        key = (passages[i].article_id, passages[i].section)
+        if counts.get(key, 0) >= max_per_section:
+            continue
+        counts[key] = counts.get(key, 0) + 1
+        taken.append(i)
+        if len(taken) == k:
+            break
+    return taken

@@ -1,0 +1,96 @@
+"""Shared fixtures: the model loaded once per session, small indexes built per test or module."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default model, loaded once for the whole run."""
+    from ingest.embedding import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_index(embedder, tmp_path_factory) -> Path:
+    """An index over the real five-article corpus, built once; tests must not modify it."""
+    from ingest.pipeline import build_index
+
+    index_dir = tmp_path_factory.mktemp("corpus-index")
+    build_index(CORPUS, index_dir, embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def corpus_searcher(corpus_index, embedder):
+    from search.index import SearchIndex
+    from search.searcher import Searcher
+
+    return Searcher(SearchIndex.load(corpus_index, embedder.name), embedder)
+
+
+SMALL_ARTICLES = {
+    "rollback.md": """---
+title: Who does what in ML
+publisher: Test
+url: https://wiki.example/ml-roles
+---
+# Who does what in ML
+
+## MLOps Engineer
+
+- Model versioning and rollback: the MLOps engineer manages model versions and rolls back a bad release.
+- Monitoring: the MLOps engineer sets up drift monitoring and alerting for production models.
+
+## ML Engineer
+
+- Feature engineering: the ML engineer selects and builds the input features of a model.
+""",
+    "salaries.txt": """Salaries
+
+Career Options
+
+An ML engineer with four years of experience earns about $210,000 on average in New York.
+""",
+}
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """A two-article corpus in a temporary folder, safe to edit in a test."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return corpus
+
+
+@pytest.fixture
+def small_index(small_corpus, tmp_path, embedder) -> Path:
+    """A freshly built index over small_corpus."""
+    from ingest.pipeline import build_index
+
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir, embedder)
+    return index_dir
+
+
+@pytest.fixture
+def copy_corpus(tmp_path) -> Path:
+    """A copy of the real corpus that a test may change."""
+    dest = tmp_path / "corpus-copy"
+    shutil.copytree(CORPUS, dest)
+    return dest
