@@ -108,15 +108,16 @@ def search(
 @app.command()
 def serve(
     index: Optional[Path] = typer.Option(None, "--index"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Folder POST /admin/reindex reads (default corpus/)"),
     host: Optional[str] = typer.Option(None, "--host"),
     port: Optional[int] = typer.Option(None, "--port"),
 ) -> None:
-    """Serve the HTTP API under uvicorn."""
+    """Serve the HTTP API under uvicorn; a newly published index version is swapped in by itself."""
     import uvicorn
 
     from api.app import create_app
 
-    s = _settings(index_dir=index, host=host, port=port)
+    s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info")
 
 

@@ -11,18 +11,10 @@ from api.app import create_app
 from api.settings import Settings
 from ingest.pipeline import build_index
 from ingest.store import build_lock, current_version, load_version
+from tests.conftest import DRIFT_ARTICLE
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-DRIFT = """---
-title: Drift runbook
----
-# Drift runbook
-
-## Alerts
-
-When the population stability index of a feature passes 0.2 the on-call MLOps engineer opens an incident.
-"""
 
 
 def _client(embedder, **settings) -> TestClient:
@@ -61,7 +53,7 @@ def test_missing_or_wrong_token_is_401(small_index, small_corpus, embedder, head
 
 def test_reindex_in_the_background_then_serves_the_new_version(small_index, small_corpus, embedder):
     before = current_version(small_index)
-    (small_corpus / "drift.md").write_text(DRIFT)
+    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
     with _client(embedder, index_dir=small_index, corpus_dir=small_corpus, admin_token=TOKEN,
                  reload_interval=0) as c:
         r = c.post("/admin/reindex", headers=AUTH)
@@ -114,7 +106,7 @@ def test_failed_reindex_reports_and_keeps_serving(small_index, tmp_path, embedde
 def test_app_picks_up_a_new_version_by_itself(small_index, small_corpus, embedder):
     with _client(embedder, index_dir=small_index, reload_interval=0.2) as c:
         first = c.get("/healthz").json()
-        (small_corpus / "drift.md").write_text(DRIFT)
+        (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
         new = build_index(small_corpus, small_index, embedder).version
         deadline = time.monotonic() + 10
         while (health := c.get("/healthz").json())["index_version"] != new and time.monotonic() < deadline:

@@ -13,20 +13,11 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import DRIFT_ARTICLE, ROOT
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "who rolls back a bad model release?"
-DRIFT = """---
-title: Drift runbook
----
-# Drift runbook
-
-## Alerts
-
-When the population stability index of a feature passes 0.2 the on-call MLOps engineer opens an incident.
-"""
 
 
 def _free_port() -> int:
@@ -77,7 +68,7 @@ def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_
         old = _wait_for(health, 120, "the server to start")["index_version"]
         for t in clients:
             t.start()
-        (small_corpus / "drift.md").write_text(DRIFT)
+        (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
         ingest = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--corpus", str(small_corpus),
                                  "--index", str(small_index), "--json"],
                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)

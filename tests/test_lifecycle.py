@@ -16,16 +16,7 @@ from ingest.pipeline import build_index
 from ingest.store import current_version, load_version, version_dir
 from search.index import SearchIndex
 from search.searcher import Searcher
-
-DRIFT = """---
-title: Drift runbook
----
-# Drift runbook
-
-## Alerts
-
-When the population stability index of a feature passes 0.2 the on-call MLOps engineer opens an incident.
-"""
+from tests.conftest import DRIFT_ARTICLE
 
 
 def _hashes(index_dir, version=None) -> set[str]:
@@ -46,7 +37,7 @@ def test_only_changed_passages_are_embedded(small_corpus, small_index, embedder)
     before = load_version(small_index)
     text = (small_corpus / "rollback.md").read_text()
     (small_corpus / "rollback.md").write_text(text.replace("selects and builds", "chooses and builds"))
-    (small_corpus / "drift.md").write_text(DRIFT)
+    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
     (small_corpus / "salaries.txt").unlink()
 
     s = build_index(small_corpus, small_index, embedder)
@@ -157,7 +148,7 @@ class _DiesAfterFirstGroup(Embedder):
 
 def test_failed_build_leaves_the_published_index_untouched(copy_corpus, tmp_path, embedder):
     index = tmp_path / "index"
-    (copy_corpus / "extra.md").write_text(DRIFT)
+    (copy_corpus / "extra.md").write_text(DRIFT_ARTICLE)
     build_index(copy_corpus, index, embedder)
     published = current_version(index)
     text = (copy_corpus / "tenyks-ml-vs-mlops-engineer.txt").read_text()
@@ -195,7 +186,7 @@ def test_damaged_cache_is_set_aside_not_fatal(small_corpus, small_index, embedde
     for extra in path.parent.glob(path.name + "-*"):  # WAL side files of the good cache
         extra.unlink()
     path.write_bytes(b"this is not a database" * 100)
-    (small_corpus / "drift.md").write_text(DRIFT)
+    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
     s = build_index(small_corpus, small_index, embedder)
     assert s.articles["added"] == 1 and s.passages["embedded"] >= 1
     assert list(path.parent.glob("*.corrupt-*"))
@@ -219,7 +210,7 @@ def test_swap_keeps_old_searcher_working_after_its_files_are_pruned(small_corpus
     service.load()
     old = service.current()
     assert service.reload() is False  # nothing new published
-    (small_corpus / "drift.md").write_text(DRIFT)
+    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
     for _ in range(4):
         build_index(small_corpus, small_index, embedder)
     assert not old.index.path.exists()
