@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup serve test index bench clean
+.PHONY: setup serve test index bench bench-incremental clean
 
 setup: $(VENV)/.installed
 
@@ -30,5 +30,8 @@ test: setup
 bench: setup
 	$(BIN)/python bench/ingest_and_query.py
 
+bench-incremental: setup
+	$(BIN)/python bench/incremental.py
+
 clean:
-	rm -rf $(VENV) index/versions index/CURRENT index/.lock
+	rm -rf $(VENV) index/versions index/CURRENT index/.lock index/cache

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import health, search
+from api.reindex import Reindexer
+from api.reload import watch_index
+from api.routes import admin, health, search
 from api.service import Service
 from api.settings import Settings
 from ingest.embedding import Embedder
@@ -22,7 +26,13 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         service = Service(settings, model)
         service.try_load()
         app.state.service = service
+        app.state.reindexer = Reindexer(service)
+        watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
         yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
     app = FastAPI(
         title="rolesearch",
@@ -32,4 +42,5 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
     )
     app.include_router(search.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     return app

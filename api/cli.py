@@ -29,6 +29,8 @@ def ingest(
     index: Optional[Path] = typer.Option(None, "--index", help="Index folder (default index/)"),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary"),
     wait: bool = typer.Option(False, "--wait", help="Wait for a build already running instead of refusing"),
+    full: bool = typer.Option(False, "--full", help="Re-chunk and re-embed everything, ignoring the previous "
+                              "version and the embedding cache"),
 ) -> None:
     """Build or update the index from the corpus, embedding only what changed."""
     from ingest.embedding import Embedder
@@ -39,7 +41,8 @@ def ingest(
     embedder = Embedder(s.model, s.device, s.batch_size)
     try:
         summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
-                              progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait)
+                              progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
+                              cache_max_entries=s.cache_max_entries)
     except (StoreError, FileNotFoundError) as exc:
         _fail(str(exc))
     d = summary.to_dict()
@@ -48,9 +51,12 @@ def ingest(
         return
     a, p = d["articles"], d["passages"]
     typer.echo(summary.reason)
-    typer.echo(f"articles: {a['total']} indexed ({a['added']} added, {a['changed']} changed, "
+    indexed = a["added"] + a["changed"] + a["unchanged"]
+    typer.echo(f"articles: {indexed} indexed ({a['added']} added, {a['changed']} changed, "
                f"{a['unchanged']} unchanged, {a['removed']} removed, {a['skipped']} skipped)")
     typer.echo(f"passages: {p['total']} ({p['embedded']} embedded, {p['reused']} reused) in {d['seconds']:.1f}s")
+    for r in d["renamed"]:
+        typer.echo(f"renamed {r['from']} -> {r['to']}")
     for s_ in d["skipped"]:
         typer.secho(f"skipped {s_['path']}: {s_['reason']}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"published version {d['version']}")
@@ -102,15 +108,16 @@ def search(
 @app.command()
 def serve(
     index: Optional[Path] = typer.Option(None, "--index"),
+    corpus: Optional[Path] = typer.Option(None, "--corpus", help="Folder POST /admin/reindex reads (default corpus/)"),
     host: Optional[str] = typer.Option(None, "--host"),
     port: Optional[int] = typer.Option(None, "--port"),
 ) -> None:
-    """Serve the HTTP API under uvicorn."""
+    """Serve the HTTP API under uvicorn; a newly published index version is swapped in by itself."""
     import uvicorn
 
     from api.app import create_app
 
-    s = _settings(index_dir=index, host=host, port=port)
+    s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.reindex import Reindexer
 from api.service import IndexUnavailable, Service
 from search.searcher import Searcher
 
@@ -23,3 +26,27 @@ def get_searcher(service: Annotated[Service, Depends(get_service)]) -> Searcher:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+
+
+def get_reindexer(request: Request) -> Reindexer:
+    return request.app.state.reindexer
+
+
+def require_admin(
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))],
+) -> None:
+    """Admit a request bearing ROLESEARCH_ADMIN_TOKEN; with no token configured the admin API is off."""
+    token = service.settings.admin_token
+    expected = token.get_secret_value().encode() if token is not None else b""
+    if not expected:
+        raise HTTPException(status_code=403, detail="admin endpoints are off: set ROLESEARCH_ADMIN_TOKEN to enable them")
+    given = credentials.credentials.encode() if credentials is not None else b""
+    # Constant time, so the response time says nothing about how much of a guess was right.
+    if not hmac.compare_digest(given, expected):
+        raise HTTPException(status_code=401, detail="missing or wrong admin token (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+ReindexerDep = Annotated[Reindexer, Depends(get_reindexer)]
+AdminDep = Depends(require_admin)

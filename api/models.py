@@ -65,6 +65,21 @@ class HealthResponse(BaseModel):
     articles: int
     passages: int
     model: str
+    loaded_at: str | None = Field(None, description="When the served version was swapped in")
+    reload_error: str | None = Field(None, description="Why the last published version could not be served")
+
+
+class ReindexResponse(BaseModel):
+    """The state of the background reindex started by POST /admin/reindex."""
+
+    state: Literal["idle", "running", "succeeded", "failed"]
+    phase: str | None = Field(None, description="waiting, reading, embedding, writing or publishing")
+    started_at: str | None
+    finished_at: str | None
+    embedded: int = Field(description="Passages embedded so far")
+    to_embed: int = Field(description="Passages this reindex has to embed")
+    summary: dict | None = Field(None, description="The ingest summary, as `rolesearch ingest --json` prints it")
+    error: str | None
 
 
 class ErrorResponse(BaseModel):

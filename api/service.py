@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from ingest.store import current_version, now_iso
+
 from api.settings import Settings
 from ingest.embedding import Embedder
 from ingest.store import StoreError
@@ -28,7 +30,12 @@ class Service:
     embedder: Embedder
     searcher: Searcher | None = None
     load_error: str | None = None
+    loaded_at: str | None = None  # when the served version was swapped in
+    reload_error: str | None = None  # why the last published version could not be swapped in
+    _failed_version: str | None = field(default=None, repr=False)  # not retried until CURRENT moves on
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Serialises loads (the watcher and a reindex may both ask), so the last one always follows CURRENT.
+    _load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
@@ -37,7 +44,35 @@ class Service:
         with self._lock:
             self.searcher = searcher
             self.load_error = None
+            self.reload_error = None
+            self.loaded_at = now_iso()
         return searcher
+
+    @property
+    def version(self) -> str | None:
+        """The served version id, if any."""
+        searcher = self.searcher
+        return searcher.index.version if searcher else None
+
+    def reload(self) -> bool:
+        """Swap in the published version if it is not the served one; True when it swapped.
+
+        A version that cannot be loaded leaves the served one in place (reason in reload_error);
+        requests already holding the old searcher finish on it.
+        """
+        with self._load_lock:
+            published = current_version(self.settings.index_dir)
+            if published is None or published in (self.version, self._failed_version):
+                return False
+            try:
+                self.load(published)
+            except StoreError as exc:
+                self._failed_version = published
+                self.reload_error = f"version {published}: {exc}"
+                if self.searcher is None:
+                    self.load_error = str(exc)
+                return False
+            return True
 
     def try_load(self) -> None:
         """Load at start-up; keep the reason if there is no usable index, rather than failing to start."""

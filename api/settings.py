@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
 from ingest.embedding import DEFAULT_MODEL
 from search.searcher import SearchConfig
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     candidates: int = Field(100, ge=1)
     max_per_section: int = Field(2, ge=0)
+
+    # Index lifecycle: hot reload, admin reindex, embedding cache.
+    reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /admin/*; unset turns them off")
+    cache_max_entries: int = Field(DEFAULT_MAX_ENTRIES, ge=0, description="Vectors kept in the embedding cache")
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

@@ -47,8 +47,12 @@ class Embedder:
         return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
     def encode(self, texts: Sequence[str], progress: bool = False,
-               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Normalised embeddings, one row per text, in batches; a passages/s bar when progress is set."""
+               on_progress: Callable[[int, int], None] | None = None,
+               on_vectors: Callable[[list[int], np.ndarray], None] | None = None) -> np.ndarray:
+        """Normalised embeddings, one row per text, in batches; a passages/s bar when progress is set.
+
+        on_vectors(indices, vectors) sees each group as soon as it is encoded (the build caches them).
+        """
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
         if not total:
@@ -56,7 +60,7 @@ class Embedder:
         # Similar lengths batch together (less padding); the bar advances per group of batches.
         order = sorted(range(total), key=lambda i: len(texts[i]))
         step = self.batch_size * 4
-        with tqdm(total=total, unit="passage", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
+        with tqdm(total=total, unit=" passages", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
             for lo in range(0, total, step):
                 idx = order[lo:lo + step]
                 vectors = self.model.encode(
@@ -67,6 +71,8 @@ class Embedder:
                     show_progress_bar=False,
                 )
                 out[idx] = vectors
+                if on_vectors is not None:
+                    on_vectors(idx, vectors)
                 bar.update(len(idx))
                 if on_progress is not None:
                     on_progress(min(lo + step, total), total)

@@ -10,20 +10,28 @@ from typing import Callable
 import numpy as np
 
 from ingest.articles import Article, ArticleError, list_article_files, read_article
+from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
 from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
 from ingest.store import (
-    IndexFiles, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish, write_version,
+    IndexFiles, IndexNotFound, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish,
+    read_manifest, write_version,
 )
 from ingest.tokens import tiktoken_counter
 
 ProgressFn = Callable[[int, int], None]
+PhaseFn = Callable[[str], None]  # "waiting", "reading", "embedding", "writing", "publishing"
 
 
 @dataclass
 class BuildSummary:
-    """What a build did, as printed by `rolesearch ingest --json`."""
+    """What a build did, as printed by `rolesearch ingest --json`.
+
+    articles: {added, changed, removed, unchanged, skipped}; passages: {embedded, reused, total};
+    skipped lists each file not indexed with its reason; renamed pairs a removed id with an added
+    one whose file bytes are identical (its vectors are all reused).
+    """
 
     version: str
     articles: dict
@@ -32,6 +40,7 @@ class BuildSummary:
     full_rebuild: bool
     reason: str
     skipped: list[dict] = field(default_factory=list)
+    renamed: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,17 +54,28 @@ def build_index(
     progress: bool = False,
     on_progress: ProgressFn | None = None,
     wait_for_lock: bool = False,
+    full: bool = False,
+    on_phase: PhaseFn | None = None,
+    cache_max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> BuildSummary:
-    """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before."""
+    """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
+
+    full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
+    """
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    phase = on_phase or (lambda name: None)
     if not corpus_dir.is_dir():
         raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+    phase("waiting")  # for the build lock, when another build holds it
     with build_lock(index_dir, wait=wait_for_lock):
-        previous, reason = _previous(index_dir, embedder, params)
+        phase("reading")
+        previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
+            _previous(index_dir, embedder, params)
         articles, skipped = _read_corpus(corpus_dir)
         limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens, embedder.max_tokens)
-        old_articles = previous.manifest.articles if previous else {}
+        # What the published index holds decides added/changed/unchanged, even when nothing of it is reused.
+        old_articles = previous.manifest.articles if previous else _published_articles(index_dir)
         old_passages: dict[str, list[Passage]] = {}
         if previous:
             for p in previous.passages:
@@ -66,9 +86,9 @@ def build_index(
         per_article: dict[str, int] = {}
         for article in articles:
             old = old_articles.get(article.id)
-            if old and old["hash"] == article.content_hash and article.id in old_passages:
+            same = old is not None and old["hash"] == article.content_hash
+            if same and article.id in old_passages:
                 chunks = old_passages[article.id]
-                status["unchanged"].append(article.id)
             else:
                 try:
                     chunks = chunk_article(article, params, limits)
@@ -78,13 +98,20 @@ def build_index(
                 if not chunks:
                     skipped.append({"path": article.path, "reason": "article has no text to index"})
                     continue
-                status["changed" if old else "added"].append(article.id)
+            status["unchanged" if same else "changed" if old else "added"].append(article.id)
             per_article[article.id] = len(chunks)
             passages.extend(chunks)
         kept = set(per_article)
         status["removed"] = sorted(a for a in old_articles if a not in kept)
+        renamed = _renames(status["added"], status["removed"], articles, old_articles)
 
-        embeddings, embedded = _embed(passages, previous, embedder, progress, on_progress)
+        phase("embedding")
+        with EmbeddingCache(cache_path(index_dir), embedder.name, embedder.dimension) as cache:
+            embeddings, embedded = _embed(passages, previous, cache, embedder, progress, on_progress,
+                                          read_cache=not full)
+            cache.touch(p.hash for p in passages)
+            cache.prune(cache_max_entries)
+        phase("writing")
         lexical = build_lexical([embed_text(p.title, p.section, p.text) for p in passages]) if passages else None
         by_id = {a.id: a for a in articles}
         manifest = Manifest(
@@ -108,15 +135,17 @@ def build_index(
         )
         writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
         write_version(index_dir, manifest, passages, embeddings, writers)
+        phase("publishing")
         publish(index_dir, manifest.version)
     return BuildSummary(
         version=manifest.version,
-        articles={k: len(v) for k, v in status.items()} | {"skipped": len(skipped), "total": len(per_article)},
+        articles={k: len(status[k]) for k in ("added", "changed", "removed", "unchanged")} | {"skipped": len(skipped)},
         passages={"embedded": embedded, "reused": len(passages) - embedded, "total": len(passages)},
         seconds=round(time.perf_counter() - t0, 3),
         full_rebuild=previous is None,
         reason=reason,
         skipped=skipped,
+        renamed=renamed,
     )
 
 
@@ -124,16 +153,35 @@ def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tu
     """The published version when its vectors and passages can be reused, with why or why not."""
     try:
         previous = load_version(index_dir)
+    except IndexNotFound:
+        return None, "full build because there is no index yet"
     except StoreError as exc:
-        if "no index" in str(exc):
-            return None, "no index yet: full build"
-        return None, f"previous index unusable ({exc}): full rebuild"
+        return None, f"full rebuild because the published index cannot be used ({exc})"
     m = previous.manifest
     if m.model != embedder.name or m.dimension != embedder.dimension:
-        return None, f"model changed ({m.model} -> {embedder.name}): full rebuild"
+        return None, f"full rebuild because the model changed ({m.model} -> {embedder.name})"
     if m.chunking != asdict(params) or m.max_model_tokens != embedder.max_tokens:
-        return None, "chunking parameters changed: full rebuild"
-    return previous, "incremental: only new or changed passages are embedded"
+        old = m.chunking | {"model_max_tokens": m.max_model_tokens}
+        new = asdict(params) | {"model_max_tokens": embedder.max_tokens}
+        diff = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k))
+        return None, f"full rebuild because the chunking parameters changed ({diff})"
+    return previous, "incremental build: only new or changed passages are embedded"
+
+
+def _published_articles(index_dir: Path) -> dict:
+    """The articles of the published manifest, or none when it cannot be read."""
+    try:
+        return read_manifest(index_dir).articles
+    except StoreError:
+        return {}
+
+
+def _renames(added: list[str], removed: list[str], articles: list[Article], old_articles: dict) -> list[dict]:
+    """Added articles whose bytes equal a removed one's: a rename (their passages' vectors are all reused)."""
+    removed_by_hash = {old_articles[a]["hash"]: a for a in removed}
+    by_id = {a.id: a for a in articles}
+    return [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
+            for a in added if by_id[a].content_hash in removed_by_hash]
 
 
 def _read_corpus(corpus_dir: Path) -> tuple[list[Article], list[dict]]:
@@ -155,18 +203,31 @@ def _read_corpus(corpus_dir: Path) -> tuple[list[Article], list[dict]]:
     return articles, skipped
 
 
-def _embed(passages: list[Passage], previous: IndexFiles | None, embedder: Embedder,
-           progress: bool, on_progress: ProgressFn | None) -> tuple[np.ndarray, int]:
-    """Vectors for all passages: reused by hash from the previous version, the rest embedded once each."""
+def _embed(passages: list[Passage], previous: IndexFiles | None, cache: EmbeddingCache | None,
+           embedder: Embedder, progress: bool, on_progress: ProgressFn | None,
+           read_cache: bool = True) -> tuple[np.ndarray, int]:
+    """Vectors for all passages: reused by hash from the previous version or the cache, the rest embedded.
+
+    New vectors go into the cache group by group as they are made, so a build killed while
+    embedding loses none of the work done.
+    """
     reuse: dict[str, np.ndarray] = {}
     if previous is not None:
         reuse = {p.hash: previous.embeddings[i] for i, p in enumerate(previous.passages)}
+    if cache is not None and read_cache:
+        reuse |= cache.get_many(p.hash for p in passages if p.hash not in reuse)
     missing: dict[str, str] = {}
     for p in passages:
         if p.hash not in reuse and p.hash not in missing:
             missing[p.hash] = embed_text(p.title, p.section, p.text)
-    fresh = embedder.encode(list(missing.values()), progress=progress, on_progress=on_progress)
-    reuse.update(zip(missing.keys(), fresh))
+    keys = list(missing)
+
+    def store(idx: list[int], vectors: np.ndarray) -> None:
+        if cache is not None:
+            cache.put_many({keys[i]: v for i, v in zip(idx, vectors)})
+
+    fresh = embedder.encode(list(missing.values()), progress=progress, on_progress=on_progress, on_vectors=store)
+    reuse.update(zip(keys, fresh))
     if not passages:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
     return np.stack([reuse[p.hash] for p in passages]).astype(np.float32), len(missing)

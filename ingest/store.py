@@ -130,16 +130,21 @@ def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], 
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
-        for p in passages:
-            f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-    np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
-    faiss.write_index(build_dense(embeddings), str(tmp / "dense.faiss"))
-    for write in extra_writers:
-        write(tmp)
-    # The manifest goes last: a folder without one was never finished.
-    (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-    _fsync_tree(tmp)
+    try:
+        with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+        np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
+        faiss.write_index(build_dense(embeddings), str(tmp / "dense.faiss"))
+        for write in extra_writers:
+            write(tmp)
+        # The manifest goes last: a folder without one was never finished.
+        (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        _fsync_tree(tmp)
+    except BaseException:
+        # A failed write (disk full, ...) leaves nothing behind; a killed one is cleaned by the next prune.
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     final = versions / manifest.version
     os.rename(tmp, final)
     _fsync_dir(versions)
@@ -162,17 +167,24 @@ def publish(index_dir: Path, version: str, keep: int = KEEP_VERSIONS) -> None:
 
 
 def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
-    """Delete all but the newest `keep` versions (never the published one) and unfinished folders."""
-    versions = Path(index_dir) / "versions"
+    """Delete all but the newest `keep` versions (never the published one) and what killed builds left.
+
+    Only call it holding the build lock: a `.tmp-` folder is otherwise another build's work in progress.
+    """
+    index_dir = Path(index_dir)
+    versions = index_dir / "versions"
+    for p in index_dir.glob(".CURRENT.*.tmp"):
+        p.unlink(missing_ok=True)
     if not versions.exists():
         return []
     current = current_version(index_dir)
     done = sorted(p.name for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
     stale = [v for v in done[:-keep] if v != current] if keep > 0 else []
     for name in stale:
-        shutil.rmtree(versions / name, ignore_errors=True)
+        # Renamed out of the way first, so a kill mid-delete never leaves a half version under its own name.
+        os.rename(versions / name, versions / f".trash-{name}")
     for p in versions.iterdir():
-        if p.name.startswith(".tmp-"):
+        if p.name.startswith((".tmp-", ".trash-")):
             shutil.rmtree(p, ignore_errors=True)
     return stale
 

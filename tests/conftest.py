@@ -68,6 +68,18 @@ An ML engineer with four years of experience earns about $210,000 on average in 
 }
 
 
+# An article to add to small_corpus: its passages are new, and a search for its words finds it.
+DRIFT_ARTICLE = """---
+title: Drift runbook
+---
+# Drift runbook
+
+## Alerts
+
+When the population stability index of a feature passes 0.2 the on-call MLOps engineer opens an incident.
+"""
+
+
 @pytest.fixture
 def small_corpus(tmp_path) -> Path:
     """A two-article corpus in a temporary folder, safe to edit in a test."""

@@ -21,4 +21,6 @@ def healthz(service: ServiceDep) -> HealthResponse:
         articles=len(m.articles) if m else 0,
         passages=m.passages if m else 0,
         model=service.settings.model,
+        loaded_at=service.loaded_at,
+        reload_error=service.reload_error,
     )

@@ -1,0 +1,75 @@
+"""POST /admin/reindex's work: the incremental ingest run in a background thread with the loaded model."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, replace
+
+from api.service import Service
+from ingest.pipeline import build_index
+from ingest.store import now_iso
+
+log = logging.getLogger(__name__)
+
+
+class ReindexRunning(Exception):
+    """A reindex is already under way."""
+
+
+@dataclass(frozen=True)
+class ReindexStatus:
+    """Where the last reindex is: state, phase, embedding progress, and its summary or error."""
+
+    state: str = "idle"  # idle, running, succeeded, failed
+    phase: str | None = None  # waiting, reading, embedding, writing, publishing
+    started_at: str | None = None
+    finished_at: str | None = None
+    embedded: int = 0
+    to_embed: int = 0
+    summary: dict | None = None
+    error: str | None = None
+
+
+class Reindexer:
+    """Runs one reindex at a time and keeps its status for GET /admin/reindex."""
+
+    def __init__(self, service: Service):
+        self.service = service
+        self._status = ReindexStatus()
+        self._lock = threading.Lock()
+
+    @property
+    def status(self) -> ReindexStatus:
+        return self._status
+
+    def start(self) -> ReindexStatus:
+        """Start a reindex in the background; ReindexRunning if one is under way."""
+        with self._lock:
+            if self._status.state == "running":
+                raise ReindexRunning("a reindex is already running; follow it at GET /admin/reindex")
+            self._status = ReindexStatus(state="running", phase="waiting", started_at=now_iso())
+        threading.Thread(target=self._run, name="reindex", daemon=True).start()
+        return self._status
+
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def _run(self) -> None:
+        s = self.service.settings
+        try:
+            # Waits for a build started from the command line rather than failing: that one finishes first.
+            summary = build_index(
+                s.corpus_dir, s.index_dir, self.service.embedder, s.chunking(),
+                wait_for_lock=True, cache_max_entries=s.cache_max_entries,
+                on_phase=lambda name: self._update(phase=name),
+                on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, and the served index stays as it was
+            log.exception("reindex failed")
+            self._update(state="failed", finished_at=now_iso(), error=str(exc) or type(exc).__name__)
+            return
+        # Swap now rather than at the watcher's next poll.
+        self.service.reload()
+        self._update(state="succeeded", phase=None, finished_at=now_iso(), summary=summary.to_dict())
