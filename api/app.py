@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.routes import health, search
+from api.routes import ask, health, search
 from api.service import Service
 from api.settings import Settings
 from ingest.embedding import Embedder
@@ -22,6 +22,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         service = Service(settings, model)
         service.try_load()
         app.state.service = service
+        app.state.roles = settings.role_config()
         yield
 
     app = FastAPI(
@@ -31,5 +32,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         lifespan=lifespan,
     )
     app.include_router(search.router)
+    app.include_router(ask.router)
     app.include_router(health.router)
     return app

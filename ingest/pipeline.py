@@ -13,6 +13,7 @@ from ingest.articles import Article, ArticleError, list_article_files, read_arti
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
 from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
+from ingest.roles import RoleConfig, with_roles
 from ingest.store import (
     IndexFiles, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish, write_version,
 )
@@ -45,6 +46,7 @@ def build_index(
     progress: bool = False,
     on_progress: ProgressFn | None = None,
     wait_for_lock: bool = False,
+    roles: RoleConfig | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before."""
     t0 = time.perf_counter()
@@ -82,6 +84,7 @@ def build_index(
             per_article[article.id] = len(chunks)
             passages.extend(chunks)
         kept = set(per_article)
+        passages = with_roles(passages, roles or RoleConfig.load())
         status["removed"] = sorted(a for a in old_articles if a not in kept)
 
         embeddings, embedded = _embed(passages, previous, embedder, progress, on_progress)
