@@ -93,8 +93,11 @@ def duty_label(hit: Hit) -> str:
         words = (hit.highlight.text if hit.highlight else text).split()
         label = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
     label = label.replace("**", "").replace("__", "")
-    # "Model versioning" reads as a duty in a sentence; "CI/CD" keeps its capitals.
-    return label[:1].lower() + label[1:] if label[1:2].islower() else label
+    # A sentence-case label reads as a duty mid-sentence ("model versioning and rollback");
+    # title case ("Feature Engineering") and acronyms ("CI/CD") keep their capitals.
+    words = label.split()
+    sentence_case = label[1:2].islower() and not any(w[:1].isupper() for w in words[1:])
+    return label[:1].lower() + label[1:] if sentence_case else label
 
 
 def source(hit: Hit, articles: dict) -> str:
@@ -113,7 +116,12 @@ def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, 
     by_id = {h.passage.id: h for h in hits}
     claims = claim_roles(hits, config.min_share, config.temperature) if is_ownership(query, roles) else []
     if claims:
-        parts = [f"{c.role}: {duty_label(by_id[c.evidence[0]])} {source(by_id[c.evidence[0]], articles)}" for c in claims]
+        # Roles whose best evidence is the same passage (a shared duty) are named together.
+        groups: dict[str, list[str]] = {}
+        for c in claims:
+            groups.setdefault(c.evidence[0], []).append(c.role)
+        parts = [f"{' and '.join(names)}: {duty_label(by_id[pid])} {source(by_id[pid], articles)}"
+                 for pid, names in groups.items()]
         return Answer(True, claims, "; ".join(parts) + ".")
     best = hits[0]
     sentence = best.highlight.text if best.highlight else best.passage.text
