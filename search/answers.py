@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ingest.roles import RoleConfig
 from search.searcher import Hit, SearchResult, Searcher
@@ -50,7 +50,6 @@ class AskResult:
     query: str
     answer: Answer
     result: SearchResult
-    extra: dict = field(default_factory=dict)
 
 
 def is_ownership(query: str, roles: RoleConfig) -> bool:

@@ -21,7 +21,7 @@ from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
 from ingest.store import Manifest, new_version_id, now_iso, publish, write_version
 from search.index import SearchIndex
-from search.metrics import Qrels, evaluate_rankings
+from search.metrics import evaluate_rankings
 from search.searcher import MODES, SearchConfig, Searcher
 
 DEPTH = 100  # Recall@100 needs the top 100
@@ -62,7 +62,7 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             parts = line.rstrip("\n").split("\t")
-            if n == 1 and parts[0] == "query-id" or not line.strip():
+            if (n == 1 and parts[0] == "query-id") or not line.strip():
                 continue
             if len(parts) != 3:
                 raise BeirError(f"{path}:{n}: expected query-id, corpus-id, score")
