@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.reindex import Reindexer
 from api.reload import watch_index
-from api.routes import admin, health, search
+from api.routes import admin, ask, health, search
 from api.service import Service
 from api.settings import Settings
 from ingest.embedding import Embedder
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         app.state.service = service
         app.state.reindexer = Reindexer(service)
         watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
+        app.state.roles = settings.role_config()
         yield
         if watcher is not None:
             watcher.cancel()
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         lifespan=lifespan,
     )
     app.include_router(search.router)
+    app.include_router(ask.router)
     app.include_router(health.router)
     app.include_router(admin.router)
     return app

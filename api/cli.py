@@ -35,6 +35,7 @@ def ingest(
     """Build or update the index from the corpus, embedding only what changed."""
     from ingest.embedding import Embedder
     from ingest.pipeline import build_index
+    from ingest.roles import RolesError
     from ingest.store import StoreError
 
     s = _settings(corpus_dir=corpus, index_dir=index)
@@ -42,8 +43,8 @@ def ingest(
     try:
         summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                               progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
-                              cache_max_entries=s.cache_max_entries)
-    except (StoreError, FileNotFoundError) as exc:
+                              cache_max_entries=s.cache_max_entries, roles=s.role_config())
+    except (StoreError, FileNotFoundError, RolesError) as exc:
         _fail(str(exc))
     d = summary.to_dict()
     if as_json:
@@ -106,6 +107,43 @@ def search(
 
 
 @app.command()
+def ask(
+    query: str = typer.Argument(..., help="The question"),
+    index: Optional[Path] = typer.Option(None, "--index"),
+    k: int = typer.Option(5, "-k", "--k", help="Number of hits shown (1-50)"),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly the body of HTTP /ask"),
+) -> None:
+    """Answer a question: the roles that own the duty, with the passages that say so."""
+    from pydantic import ValidationError
+
+    from api.models import SearchRequest
+    from api.responses import ask_response
+    from ingest.roles import RolesError
+    from search.answers import ask as answer_question
+
+    try:
+        req = SearchRequest(q=query, k=k)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    s = _settings(index_dir=index)
+    try:
+        roles = s.role_config()
+    except RolesError as exc:
+        _fail(str(exc))
+    searcher = _searcher(index)
+    body = ask_response(answer_question(searcher, req.q, roles, s.answer_config(), req.k), searcher.index.articles)
+    if as_json:
+        typer.echo(body.model_dump_json(indent=2))
+        return
+    a = body.answer
+    typer.secho(a.text if a.answerable else f"Not answered: {a.text}", bold=True)
+    for r in a.roles:
+        typer.echo(f"  {r.role} ({r.confidence:.0%}): {', '.join(r.evidence)}")
+    for h in body.hits[:3]:
+        typer.echo(f"{h.rank}. {h.title} — {h.section or '(top)'}: {h.highlight.text if h.highlight else h.text[:200]}")
+
+
+@app.command()
 def serve(
     index: Optional[Path] = typer.Option(None, "--index"),
     corpus: Optional[Path] = typer.Option(None, "--corpus", help="Folder POST /admin/reindex reads (default corpus/)"),
@@ -124,15 +162,22 @@ def serve(
 @app.command("eval")
 def eval_(
     questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL question set"),
+    beir: Optional[Path] = typer.Option(None, "--beir", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)"),
+    split: str = typer.Option("test", "--split", help="BEIR qrels split: test, train, dev"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Folder of cached BEIR corpus embeddings"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Embed the BEIR corpus again"),
     index: Optional[Path] = typer.Option(None, "--index"),
-    mode: str = typer.Option("hybrid", "--mode", help="dense, lexical, hybrid or all"),
+    mode: str = typer.Option("hybrid", "--mode", help="dense, lexical, hybrid or all (BEIR: always all)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Measure retrieval on a question set: hit@1, hit@3, MRR@10."""
+    """Measure retrieval: hit@1, hit@3, MRR@10 on a question set, or nDCG@10, Recall@100, MRR@10 on BEIR data."""
+    if beir is not None:
+        _eval_beir(beir, split, None if no_cache else cache, not no_cache, as_json)
+        return
     from search.evaluation import evaluate_questions, load_questions
 
     if questions is None:
-        _fail("give --questions FILE")
+        _fail("give --questions FILE or --beir DIR")
     qs = load_questions(questions)
     searcher = _searcher(index)
     modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
@@ -144,6 +189,26 @@ def eval_(
         typer.echo(f"{m:8s} hit@1 {r['hit@1']:.3f}  hit@3 {r['hit@3']:.3f}  MRR@10 {r['mrr@10']:.3f}  ({r['questions']} questions)")
         for miss in r["misses"]:
             typer.echo(f"   miss {miss['id']} rank {miss['rank']}: {miss['question']}")
+
+
+def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool, as_json: bool) -> None:
+    from ingest.embedding import Embedder
+    from search.beir import BeirError, default_cache_dir, evaluate_beir
+
+    s = _settings()
+    embedder = Embedder(s.model, s.device, s.batch_size)
+    try:
+        results = evaluate_beir(folder, embedder, split, s.search_config(),
+                                (cache or default_cache_dir()) if use_cache else None,
+                                progress=not as_json and sys.stderr.isatty())
+    except BeirError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    typer.echo(f"{folder} ({split}), {s.model}")
+    for m, r in results.items():
+        typer.echo(f"{m:8s} nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
 
 
 def main() -> None:

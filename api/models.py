@@ -29,6 +29,14 @@ class SearchRequest(BaseModel):
         return v
 
 
+class HighlightOut(BaseModel):
+    """The sentence(s) of a passage that best answer the query; offsets are within the passage text."""
+
+    text: str
+    start: int
+    end: int
+
+
 class HitOut(BaseModel):
     """One ranked passage."""
 
@@ -44,6 +52,7 @@ class HitOut(BaseModel):
     start: int = Field(description="Character offset of the passage in the article's text")
     end: int
     scores: dict[str, float | None] = Field(description="Component scores: dense, lexical, fused")
+    highlight: HighlightOut | None = Field(None, description="The best-answering sentence of the passage")
 
 
 class SearchResponse(BaseModel):
@@ -51,6 +60,32 @@ class SearchResponse(BaseModel):
 
     query: str
     mode: str
+    hits: list[HitOut]
+    index_version: str
+    took_ms: float
+
+
+class RoleOut(BaseModel):
+    """A role the evidence names as owning the duty asked about."""
+
+    role: str
+    confidence: float = Field(description="Share of the relevance-weighted evidence, 0 to 1")
+    evidence: list[str] = Field(description="Ids of the passages that attribute the duty to this role, best first")
+
+
+class AnswerOut(BaseModel):
+    """The answer: whether the articles answer the question, the owning roles, and one plain sentence."""
+
+    answerable: bool
+    roles: list[RoleOut]
+    text: str
+
+
+class AskResponse(BaseModel):
+    """An answer with the hits it was built from (the same hit objects as /search)."""
+
+    query: str
+    answer: AnswerOut
     hits: list[HitOut]
     index_version: str
     took_ms: float

@@ -62,7 +62,7 @@ class Reindexer:
             # Waits for a build started from the command line rather than failing: that one finishes first.
             summary = build_index(
                 s.corpus_dir, s.index_dir, self.service.embedder, s.chunking(),
-                wait_for_lock=True, cache_max_entries=s.cache_max_entries,
+                wait_for_lock=True, cache_max_entries=s.cache_max_entries, roles=s.role_config(),
                 on_phase=lambda name: self._update(phase=name),
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
             )

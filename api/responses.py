@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from api.links import hit_url
-from api.models import HitOut, SearchResponse
+from api.models import AnswerOut, AskResponse, HighlightOut, HitOut, RoleOut, SearchResponse
+from search.answers import AskResult
 from search.searcher import Hit, SearchResult
 
 
 def hit_out(hit: Hit, articles: dict) -> HitOut:
     """The response form of one hit."""
     p = hit.passage
+    h = hit.highlight
     return HitOut(
         rank=hit.rank,
         score=round(hit.score, 6),
@@ -19,10 +21,11 @@ def hit_out(hit: Hit, articles: dict) -> HitOut:
         section=" > ".join(p.section),
         section_path=list(p.section),
         text=p.text,
-        url=hit_url(articles.get(p.article_id, {}), p),
+        url=hit_url(articles.get(p.article_id, {}), p, h.text if h else None),
         start=p.start,
         end=p.end,
         scores={"dense": hit.dense, "lexical": hit.lexical, "fused": hit.fused},
+        highlight=HighlightOut(text=h.text, start=h.start, end=h.end) if h else None,
     )
 
 
@@ -34,4 +37,17 @@ def search_response(result: SearchResult, articles: dict) -> SearchResponse:
         hits=[hit_out(h, articles) for h in result.hits],
         index_version=result.index_version,
         took_ms=result.took_ms,
+    )
+
+
+def ask_response(result: AskResult, articles: dict) -> AskResponse:
+    """The body of /ask for an answer."""
+    a = result.answer
+    return AskResponse(
+        query=result.query,
+        answer=AnswerOut(answerable=a.answerable, text=a.text,
+                         roles=[RoleOut(role=c.role, confidence=c.confidence, evidence=c.evidence) for c in a.roles]),
+        hits=[hit_out(h, articles) for h in result.result.hits],
+        index_version=result.result.index_version,
+        took_ms=result.result.took_ms,
     )

@@ -41,15 +41,17 @@ class Passage:
     text: str
     tokens: int
     hash: str  # of embed_text(): equal hashes embed to equal vectors
+    roles: tuple[str, ...] = ()  # roles the passage attributes its duties to (ingest.roles)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["section"] = list(self.section)
+        d["roles"] = list(self.roles)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Passage":
-        return cls(**{**d, "section": tuple(d["section"])})
+        return cls(**{**d, "section": tuple(d["section"]), "roles": tuple(d.get("roles") or ())})
 
 
 @dataclass(frozen=True)

@@ -56,3 +56,15 @@ def lexical_scores(retriever: bm25s.BM25, query: str) -> np.ndarray:
     if not ids:
         return np.zeros(n, dtype=np.float32)
     return np.asarray(retriever.get_scores_from_ids(ids), dtype=np.float32)
+
+
+def term_idf(retriever: bm25s.BM25, tokens: Sequence[str]) -> dict[str, float]:
+    """BM25 (Lucene) idf of each analysed token; a token the index has never seen weighs as the rarest."""
+    n = int(retriever.scores["num_docs"])
+    indptr = retriever.scores["indptr"]
+    out: dict[str, float] = {}
+    for t in tokens:
+        tid = retriever.vocab_dict.get(t)
+        df = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
+        out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+    return out

@@ -14,6 +14,7 @@ from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
 from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
+from ingest.roles import RoleConfig, with_roles
 from ingest.store import (
     IndexFiles, IndexNotFound, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish,
     read_manifest, write_version,
@@ -57,6 +58,7 @@ def build_index(
     full: bool = False,
     on_phase: PhaseFn | None = None,
     cache_max_entries: int = DEFAULT_MAX_ENTRIES,
+    roles: RoleConfig | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
 
@@ -102,6 +104,7 @@ def build_index(
             per_article[article.id] = len(chunks)
             passages.extend(chunks)
         kept = set(per_article)
+        passages = with_roles(passages, roles or RoleConfig.load())
         status["removed"] = sorted(a for a in old_articles if a not in kept)
         renamed = _renames(status["added"], status["removed"], articles, old_articles)
 

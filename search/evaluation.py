@@ -65,3 +65,28 @@ def evaluate_questions(searcher: Searcher, questions: list[Question], mode: str 
         if rank is None or rank > 3:
             misses.append({"id": q.id, "question": q.question, "rank": rank})
     return {**question_metrics(ranks), "mode": mode, "misses": misses}
+
+
+def evaluate_answers(searcher: Searcher, questions: list[Question], offtopic: list[str], roles, config) -> dict:
+    """Answer quality: on-topic questions answered, off-topic ones refused, role sets named exactly."""
+    from search.answers import ask, is_ownership
+
+    answered, exact, judged, wrong = 0, 0, 0, []
+    for q in questions:
+        a = ask(searcher, q.question, roles, config).answer
+        answered += a.answerable
+        if q.roles or is_ownership(q.question, roles):
+            judged += 1
+            got = sorted(c.role for c in a.roles)
+            if got == sorted(q.roles):
+                exact += 1
+            else:
+                wrong.append({"id": q.id, "expected": sorted(q.roles), "got": got})
+    refused = sum(not ask(searcher, q, roles, config).answer.answerable for q in offtopic)
+    return {
+        "answered_on_topic": round(answered / (len(questions) or 1), 3),
+        "refused_off_topic": round(refused / (len(offtopic) or 1), 3),
+        "role_exact": round(exact / (judged or 1), 3),
+        "role_questions": judged,
+        "role_misses": wrong,
+    }

@@ -10,8 +10,9 @@ import numpy as np
 
 from ingest.chunking import Passage
 from ingest.embedding import Embedder
-from ingest.lexical import lexical_scores
+from ingest.lexical import lexical_scores, term_idf
 from search.fusion import convex, ranked, rrf
+from search.highlight import Highlight, highlight
 from search.index import SearchIndex
 
 Mode = Literal["dense", "lexical", "hybrid"]
@@ -23,9 +24,10 @@ class SearchConfig:
     """Ranking knobs (tuned on SciFact's train split; see README)."""
 
     candidates: int = 100  # per ranker, before fusion
-    fusion: Literal["rrf", "convex"] = "rrf"
+    fusion: Literal["rrf", "convex"] = "convex"
     rrf_k: float = 60.0
-    alpha: float = 0.5  # weight of dense in the convex combination
+    rrf_dense_weight: float = 1.0  # weight of the dense ranking in RRF (lexical weighs 1)
+    alpha: float = 0.4  # weight of dense in the convex combination
     max_per_section: int = 2  # 0 turns diversity off
 
 
@@ -39,6 +41,7 @@ class Hit:
     dense: float | None = None
     lexical: float | None = None
     fused: float | None = None
+    highlight: Highlight | None = None
 
 
 @dataclass
@@ -61,8 +64,9 @@ class Searcher:
         self.embedder = embedder
         self.config = config
 
-    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None) -> SearchResult:
-        """The top k passages for query in the given mode."""
+    def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None,
+               highlights: bool = True) -> SearchResult:
+        """The top k passages for query in the given mode, each with its best sentence unless highlights is off."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         t0 = time.perf_counter()
@@ -71,17 +75,10 @@ class Searcher:
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         if n and mode in ("dense", "hybrid"):
-            dense = self._dense(query, depth)
+            dense = self.dense_scores(query, depth)
         if n and mode in ("lexical", "hybrid") and self.index.lexical is not None:
-            lexical = self._lexical(query, depth)
-        if mode == "dense":
-            fused = dense
-        elif mode == "lexical":
-            fused = lexical
-        elif self.config.fusion == "convex":
-            fused = convex(dense, lexical, self.config.alpha)
-        else:
-            fused = rrf([ranked(dense), ranked(lexical)], k=self.config.rrf_k)
+            lexical = self.lexical_scores(query, depth)
+        fused = fuse(dense, lexical, mode, self.config)
         order = _diversify(ranked(fused), self.index.passages, k,
                            self.config.max_per_section if max_per_section is None else max_per_section)
         hits = [
@@ -92,23 +89,42 @@ class Searcher:
                 dense=_opt(dense.get(i)) if mode != "lexical" else None,
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
+                highlight=highlight(query, self.index.passages[i].text, self._idf) if highlights else None,
             )
             for r, i in enumerate(order, start=1)
         ]
         took = (time.perf_counter() - t0) * 1000
-        return SearchResult(query, mode, hits, self.index.version, round(took, 2))
+        # The best cosine over the whole index says whether the corpus speaks to the query at all.
+        extra = {"best_dense": max(dense.values())} if dense else {}
+        return SearchResult(query, mode, hits, self.index.version, round(took, 2), extra)
 
-    def _dense(self, query: str, depth: int) -> dict[int, float]:
+    def _idf(self, tokens: list[str]) -> dict[str, float]:
+        return term_idf(self.index.lexical, tokens) if self.index.lexical is not None else {}
+
+    def dense_scores(self, query: str, depth: int) -> dict[int, float]:
+        """Cosine similarity of the top depth passages by the dense index."""
         vector = self.embedder.encode_query(query)
         scores, ids = self.index.dense.search(vector, depth)
         return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
 
-    def _lexical(self, query: str, depth: int) -> dict[int, float]:
+    def lexical_scores(self, query: str, depth: int) -> dict[int, float]:
+        """BM25 score of the top depth passages with a query term (none when no term matches)."""
         scores = lexical_scores(self.index.lexical, query)
         if not scores.any():
             return {}
         top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
         return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: SearchConfig) -> dict[int, float]:
+    """The score that orders passages in a mode: one ranker's own, or the configured fusion of both."""
+    if mode == "dense":
+        return dense
+    if mode == "lexical":
+        return lexical
+    if config.fusion == "convex":
+        return convex(dense, lexical, config.alpha)
+    return rrf([ranked(dense), ranked(lexical)], k=config.rrf_k, weights=[config.rrf_dense_weight, 1.0])
 
 
 def _opt(x: float | None) -> float | None:

@@ -26,8 +26,15 @@ def test_question_set_floor(corpus_searcher):
     assert len(questions) >= 30
     result = evaluate_questions(corpus_searcher, questions, "hybrid")
     # Floors measured honestly on this question set; see the README for the figures.
-    assert result["hit@3"] >= 0.60, result
+    assert result["hit@3"] >= 0.64, result
     assert result["mrr@10"] >= 0.55, result
+
+
+def test_hybrid_beats_dense_and_lexical_on_the_question_set(corpus_searcher):
+    questions = load_questions(DATA / "questions.jsonl")
+    mrr = {m: evaluate_questions(corpus_searcher, questions, m)["mrr@10"] for m in ("dense", "lexical", "hybrid")}
+    # Measured: dense 0.497, lexical 0.453, hybrid 0.565.
+    assert mrr["hybrid"] > max(mrr["dense"], mrr["lexical"]) + 0.03, mrr
 
 
 def test_diversity_caps_hits_per_section(corpus_searcher):

@@ -1,0 +1,135 @@
+"""Answers to questions: which roles own a duty (with the passages that say so), or the best passage, or nothing."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ingest.roles import RoleConfig
+from search.searcher import Hit, SearchResult, Searcher
+
+# "who owns / does / is responsible for / should I call about X", "whose job", "which team".
+_OWNERSHIP = re.compile(r"\b(?:who|whom|whose|who's)\b|\bwhich\s+(?:role|team|engineer|person|people|group|job)s?\b",
+                        re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:\d+[.)]\s*|[-*•]\s*)?(?P<label>[^\n:]{3,60}?)\s*(?::|\s[-–—])\s")
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How answers are formed (tuned on tests/data/questions.jsonl and offtopic.jsonl)."""
+
+    passages: int = 5  # the top hits roles are aggregated over
+    min_dense: float = 0.22  # best passage cosine below this: the corpus does not answer the question
+    min_share: float = 0.6  # a role is named when its weight is at least this share of the strongest role's
+    temperature: float = 0.05  # cosine gap that divides a passage's weight by e, relative to the best passage
+
+
+@dataclass(frozen=True)
+class RoleClaim:
+    """A role that the evidence names, with its share of the relevance-weighted evidence."""
+
+    role: str
+    confidence: float
+    evidence: list[str]  # passage ids, best first
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the question gets: answerable or not, the roles (ownership questions only), and one sentence."""
+
+    answerable: bool
+    roles: list[RoleClaim]
+    text: str
+
+
+@dataclass
+class AskResult:
+    """An answer with the hits it was built from."""
+
+    query: str
+    answer: Answer
+    result: SearchResult
+
+
+def is_ownership(query: str, roles: RoleConfig) -> bool:
+    """A question that asks who does something, not what a named role is ("who is an MLOps engineer's boss?")."""
+    if not _OWNERSHIP.search(query):
+        return False
+    about_role = re.search(rf"\bwho(?:'s|\s+is|\s+are)\s+(?:the\s+|an?\s+)?(?:{roles.mention.pattern})", query, re.IGNORECASE)
+    return about_role is None
+
+
+def best_dense(hits: list[Hit]) -> float:
+    """The highest cosine similarity among the hits (-1 when none has one)."""
+    return max((h.dense for h in hits if h.dense is not None), default=-1.0)
+
+
+def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[RoleClaim]:
+    """Roles of the hits' passages, each hit weighted by exp((cosine - best cosine) / temperature)."""
+    weights: dict[str, float] = {}
+    evidence: dict[str, list[str]] = {}
+    top = best_dense(hits)
+    for h in hits:
+        w = math.exp(((h.dense if h.dense is not None else top - 1.0) - top) / temperature)
+        for role in h.passage.roles:
+            weights[role] = weights.get(role, 0.0) + w
+            evidence.setdefault(role, []).append(h.passage.id)
+    if not weights:
+        return []
+    total, top = sum(weights.values()), max(weights.values())
+    chosen = sorted((r for r in weights if weights[r] >= min_share * top), key=lambda r: -weights[r])
+    return [RoleClaim(r, round(weights[r] / total, 3), evidence[r]) for r in chosen]
+
+
+def duty_label(hit: Hit) -> str:
+    """A few words naming the duty: the list item's own label, else the start of the best sentence."""
+    text = hit.passage.text
+    m = _LABEL.match(text)
+    if m and len(m.group("label").split()) <= 8:
+        label = m.group("label").strip()
+    else:
+        words = (hit.highlight.text if hit.highlight else text).split()
+        label = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
+    label = label.replace("**", "").replace("__", "")
+    # A sentence-case label reads as a duty mid-sentence ("model versioning and rollback");
+    # title case ("Feature Engineering") and acronyms ("CI/CD") keep their capitals.
+    words = label.split()
+    sentence_case = label[1:2].islower() and not any(w[:1].isupper() for w in words[1:])
+    return label[:1].lower() + label[1:] if sentence_case else label
+
+
+def source(hit: Hit, articles: dict) -> str:
+    """(Publisher, 'Section') of a hit, for the answer sentence."""
+    meta = articles.get(hit.passage.article_id, {})
+    who = meta.get("publisher") or hit.passage.title
+    section = hit.passage.section[-1] if hit.passage.section else hit.passage.title
+    return f"({who}, '{section}')"
+
+
+def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, config: AnswerConfig) -> Answer:
+    """Form the answer from a hybrid result's top hits."""
+    hits = result.hits[: config.passages]
+    if not hits or result.extra.get("best_dense", best_dense(hits)) < config.min_dense:
+        return Answer(False, [], "Nothing in the articles answers this question.")
+    by_id = {h.passage.id: h for h in hits}
+    claims = claim_roles(hits, config.min_share, config.temperature) if is_ownership(query, roles) else []
+    if claims:
+        # Roles whose best evidence is the same passage (a shared duty) are named together.
+        groups: dict[str, list[str]] = {}
+        for c in claims:
+            groups.setdefault(c.evidence[0], []).append(c.role)
+        parts = [f"{' and '.join(names)}: {duty_label(by_id[pid])} {source(by_id[pid], articles)}"
+                 for pid, names in groups.items()]
+        return Answer(True, claims, "; ".join(parts) + ".")
+    best = hits[0]
+    sentence = best.highlight.text if best.highlight else best.passage.text
+    return Answer(True, [], f"{' '.join(sentence.split())} {source(best, articles)}")
+
+
+def ask(searcher: Searcher, query: str, roles: RoleConfig, config: AnswerConfig = AnswerConfig(), k: int = 5) -> AskResult:
+    """Search in hybrid mode and answer from the hits."""
+    result = searcher.search(query, k=max(k, config.passages), mode="hybrid")
+    a = answer(query, result, roles, searcher.index.articles, config)
+    result.hits = result.hits[:k]
+    return AskResult(query, a, result)

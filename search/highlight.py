@@ -1,0 +1,38 @@
+"""The sentence of a passage that best answers a query, with its offsets in the passage."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple
+
+from ingest.lexical import analyze
+from ingest.sentences import sentence_spans
+
+_MIN_WORDS = 6  # a shorter best sentence (a label, a heading-like line) takes its neighbour along
+
+
+class Highlight(NamedTuple):
+    """A span of a passage: its text and character offsets within the passage text."""
+
+    text: str
+    start: int
+    end: int
+
+
+def highlight(query: str, text: str, idf: Callable[[list[str]], Mapping[str, float]] | None = None) -> Highlight:
+    """The sentence sharing the most (idf-weighted) query terms; the first sentence when none shares any."""
+    spans = sentence_spans(text)
+    if not spans:
+        return Highlight(text, 0, len(text))
+    terms = set(analyze([query])[0])
+    weights = idf(sorted(terms)) if idf and terms else {}
+    sentences = analyze([text[s:e] for s, e in spans])
+
+    def score(tokens: list[str]) -> float:
+        return sum(weights.get(t, 1.0) for t in terms.intersection(tokens))
+
+    scores = [score(tokens) for tokens in sentences]
+    best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+    start, end = spans[best]
+    if len(text[start:end].split()) < _MIN_WORDS and best + 1 < len(spans):
+        end = spans[best + 1][1]
+    return Highlight(text[start:end], start, end)
