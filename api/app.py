@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 
-from api.routes import health, search
+from api.access_log import access_logger
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.metrics import Metrics
+from api.middleware import BodySizeLimit, RequestObserver
+from api.routes import articles, health, metrics, page, readiness, search
 from api.service import Service
 from api.settings import Settings
 from ingest.embedding import Embedder
+
+API_DIR = Path(__file__).resolve().parent
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
@@ -29,7 +39,22 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         summary="Search and answers over articles about ML engineering roles",
         version="0.1.0",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
+    app.state.metrics = Metrics()
+    app.state.templates = Jinja2Templates(directory=API_DIR / "templates")
+    install_error_handlers(app)
+    # Added innermost first: the observer sees every request, CORS answers preflights before the body limit.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], max_age=600)
+    app.add_middleware(RequestObserver, metrics=app.state.metrics,
+                       log=access_logger() if settings.access_log else None)
+    app.mount("/static", StaticFiles(directory=API_DIR / "static"), name="static")
     app.include_router(search.router)
     app.include_router(health.router)
+    app.include_router(page.router)
+    app.include_router(articles.router)
+    app.include_router(metrics.router)
+    app.include_router(readiness.router)
     return app

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
 
+from api.metrics import Metrics
 from api.service import IndexUnavailable, Service
+from api.settings import Settings
 from search.searcher import Searcher
 
 
@@ -23,3 +26,20 @@ def get_searcher(service: Annotated[Service, Depends(get_service)]) -> Searcher:
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+
+
+def get_settings(service: ServiceDep) -> Settings:
+    return service.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_templates(request: Request) -> Jinja2Templates:
+    return request.app.state.templates
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]

@@ -26,6 +26,8 @@ class SearchRequest(BaseModel):
             raise ValueError("q must not be blank")
         if any(ord(c) < 32 and c not in "\t\n\r" for c in v):
             raise ValueError("q must not contain control characters")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+            raise ValueError("q must be valid Unicode text (it holds a lone surrogate)")
         return v
 
 
@@ -65,6 +67,13 @@ class HealthResponse(BaseModel):
     articles: int
     passages: int
     model: str
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: an index is loaded and searches can be answered."""
+
+    status: Literal["ready"]
+    index_version: str
 
 
 class ErrorResponse(BaseModel):

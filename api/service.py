@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from api.settings import Settings
@@ -28,6 +29,7 @@ class Service:
     embedder: Embedder
     searcher: Searcher | None = None
     load_error: str | None = None
+    loaded_at: float | None = None  # Unix time the served searcher was swapped in
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, version: str | None = None) -> Searcher:
@@ -37,6 +39,7 @@ class Service:
         with self._lock:
             self.searcher = searcher
             self.load_error = None
+            self.loaded_at = time.time()
         return searcher
 
     def try_load(self) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.chunking import ChunkingParams
 from ingest.embedding import DEFAULT_MODEL
@@ -36,6 +37,21 @@ class Settings(BaseSettings):
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     candidates: int = Field(100, ge=1)
     max_per_section: int = Field(2, ge=0)
+
+    # Browser origins (e.g. the wiki's) allowed to call the API; comma-separated or a JSON list. None by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted; more is a 413")
+    access_log: bool = True
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v):
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
+            return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        return v
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""
