@@ -14,11 +14,25 @@ from api.models import ErrorResponse
 
 log = logging.getLogger("rolesearch.errors")
 
+
+
+def error_response(description: str, html_too: bool = False) -> dict[str, Any]:
+    """OpenAPI for an error answered as JSON `{"detail": ...}` (and as a page for browsers if html_too).
+
+    The JSON content is named explicitly: on an HTML route FastAPI would file the model under text/html.
+    """
+    content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    if html_too:
+        content["text/html"] = {"schema": {"type": "string"}}
+    return {"model": ErrorResponse, "description": description, "content": content}
+
+
 # Documented on every operation (the body limit and the index apply to all of them).
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "Request body over the size limit"},
-    500: {"model": ErrorResponse, "description": "Unexpected error (a bug; logged)"},
-    503: {"model": ErrorResponse, "description": "No index loaded yet"},
+    400: error_response("Malformed request (e.g. a body that is not UTF-8)"),
+    413: error_response("Request body over the size limit"),
+    500: error_response("Unexpected error (a bug; logged)"),
+    503: error_response("No index loaded yet"),
 }
 
 

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from api.article_view import ArticleMissing, load_article_page
 from api.deps import SearcherDep, SettingsDep, TemplatesDep
-from api.models import ErrorResponse
+from api.errors import error_response
 
 router = APIRouter(tags=["articles"], default_response_class=HTMLResponse)
 
@@ -31,8 +31,7 @@ def list_articles(request: Request, searcher: SearcherDep, templates: TemplatesD
 @router.get(
     "/articles/{article_id}",
     summary="One article (HTML), with an anchor on each section heading",
-    responses={404: {"model": ErrorResponse, "description": "No such article in the served index",
-                     "content": {"text/html": {}}}},
+    responses={404: error_response("No such article in the served index", html_too=True)},
 )
 async def show_article(article_id: str, request: Request, searcher: SearcherDep, settings: SettingsDep,
                        templates: TemplatesDep) -> HTMLResponse:
