@@ -28,6 +28,10 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         model = embedder or Embedder(settings.model, settings.device, settings.batch_size)
         service = Service(settings, model)
         service.try_load()
