@@ -5,9 +5,14 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup serve test index bench clean
+.PHONY: setup chromium serve test index bench load clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed chromium
+
+# Debian's Chromium for the browser tests, driven by Playwright with executable_path (no `playwright install`).
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 # torch first, pinned: a CPU build lies on this machine's disk, an unpinned one pulls CUDA (GBs).
 $(VENV)/.installed: pyproject.toml
@@ -29,6 +34,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/ingest_and_query.py
+
+# Latency at 40 requests/s and throughput with 8 clients, against a server it starts on a free loopback port.
+load: setup
+	@test -f index/CURRENT || $(BIN)/rolesearch ingest
+	$(BIN)/python bench/load.py --start
 
 clean:
 	rm -rf $(VENV) index/versions index/CURRENT index/.lock
