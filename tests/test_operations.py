@@ -23,13 +23,6 @@ def _samples(text: str) -> dict:
     }
 
 
-@pytest.fixture
-def client(small_index, embedder):
-    app = create_app(Settings(index_dir=small_index), embedder=embedder)
-    with TestClient(app) as c:
-        yield c
-
-
 def test_metrics_count_requests_by_route_template_and_status(client):
     assert client.get("/search", params={"q": "who rolls back models?"}).status_code == 200
     assert client.get("/search", params={"q": ""}).status_code == 422
