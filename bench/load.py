@@ -54,6 +54,8 @@ class PhaseResult:
     name: str
     samples: list[Sample] = field(default_factory=list)
     wall_s: float = 0.0
+    server_cpu_s: float | None = None  # CPU the server process used in the phase (when started here)
+    loadavg: float | None = None  # 1-minute load average at the end: other work on the machine shows here
 
     def summary(self) -> dict:
         ok = [s for s in self.samples if s.status == 200]
@@ -68,7 +70,32 @@ class PhaseResult:
         }
         if out["http_p50_ms"] and out["search_p50_ms"]:
             out["http_over_search_p50"] = round(out["http_p50_ms"] / out["search_p50_ms"], 2)
+        if self.server_cpu_s is not None and self.samples:
+            out["server_cpu_ms_per_request"] = round(self.server_cpu_s * 1000 / len(self.samples), 1)
+        out["loadavg_1m"] = self.loadavg
         return out
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+async def measured(phase, pid: int | None) -> PhaseResult:
+    """Run a phase, noting the server's CPU time over it and the machine's load average after it."""
+    before = cpu_seconds(pid)
+    result = await phase
+    after = cpu_seconds(pid)
+    if before is not None and after is not None:
+        result.server_cpu_s = after - before
+    result.loadavg = round(os.getloadavg()[0], 2)
+    return result
 
 
 def _pct(sorted_values: list[float], p: float) -> float | None:
@@ -136,8 +163,10 @@ async def saturate(client: httpx.AsyncClient, queries: list[str], clients: int, 
     return PhaseResult(f"{clients} clients back to back for {duration:g}s", samples, time.perf_counter() - t0)
 
 
-async def run(url: str, rate: float, duration: float, clients: int, sat_duration: float, k: int, warmup: int) -> dict:
+async def run(url: str, rate: float, duration: float, clients: int, sat_duration: float, k: int, warmup: int,
+              pid: int | None = None) -> dict:
     queries = load_queries()
+    load_before = round(os.getloadavg()[0], 2)
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT_S, limits=limits, trust_env=False) as client:
         ready = await client.get("/readyz")
@@ -145,11 +174,11 @@ async def run(url: str, rate: float, duration: float, clients: int, sat_duration
             sys.exit(f"server at {url} is not ready: {ready.status_code} {ready.text}")
         for q in queries[:warmup]:  # first requests pay for lazy initialisation; not what we measure
             await client.get("/search", params={"q": q, "k": k})
-        phases = [await fixed_rate(client, queries, rate, duration, k)]
+        phases = [await measured(fixed_rate(client, queries, rate, duration, k), pid)]
         if clients > 0 and sat_duration > 0:
-            phases.append(await saturate(client, queries, clients, sat_duration, k))
+            phases.append(await measured(saturate(client, queries, clients, sat_duration, k), pid))
     return {
-        "url": url, "queries": len(queries), "k": k, "cpus": os.cpu_count(),
+        "url": url, "queries": len(queries), "k": k, "cpus": os.cpu_count(), "loadavg_1m_before": load_before,
         "index_version": ready.json().get("index_version"),
         "phases": {p.name: p.summary() for p in phases},
     }
@@ -200,7 +229,7 @@ def main() -> None:
         proc, url = start_server(a.index)
     check_loopback(url)
     try:
-        report = asyncio.run(run(url, a.rate, duration, a.clients, sat, a.k, a.warmup))
+        report = asyncio.run(run(url, a.rate, duration, a.clients, sat, a.k, a.warmup, proc.pid if proc else None))
     finally:
         if proc is not None:
             proc.terminate()
@@ -208,13 +237,17 @@ def main() -> None:
     if a.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{url}  index {report['index_version']}  {report['queries']} distinct queries  k={a.k}  {report['cpus']} CPUs")
+    print(f"{url}  index {report['index_version']}  {report['queries']} distinct queries  k={a.k}  "
+          f"{report['cpus']} CPUs  load average before {report['loadavg_1m_before']}")
     for name, s in report["phases"].items():
         print(f"\n{name}:")
         print(f"  requests {s['requests']}  errors {s['errors']}  sustained {s['requests_per_s']} requests/s")
         print(f"  HTTP latency    p50 {s['http_p50_ms']} ms  p99 {s['http_p99_ms']} ms  max {s['http_max_ms']} ms")
         print(f"  search in-process (server's took_ms)  p50 {s['search_p50_ms']} ms  p99 {s['search_p99_ms']} ms"
               f"  -> HTTP/in-process p50 ratio {s.get('http_over_search_p50')}")
+        cpu = s.get("server_cpu_ms_per_request")
+        print(f"  server CPU per request {cpu if cpu is not None else 'n/a (use --start)'} ms"
+              f"  load average after {s['loadavg_1m']}")
 
 
 if __name__ == "__main__":
