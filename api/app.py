@@ -14,6 +14,7 @@ from api.access_log import access_logger
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.metrics import Metrics
 from api.middleware import BodySizeLimit, RequestObserver
+from api.query_gate import GatedEmbedder
 from api.routes import articles, health, metrics, page, readiness, search
 from api.service import Service
 from api.settings import Settings
@@ -33,6 +34,8 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
             torch.set_num_threads(settings.torch_threads)
         model = embedder or Embedder(settings.model, settings.device, settings.batch_size)
+        if settings.query_concurrency:
+            model = GatedEmbedder(model, settings.query_concurrency)
         service = Service(settings, model)
         service.try_load()
         app.state.service = service

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     # Intra-op threads for torch in the server. One per query lets concurrent queries use the cores side by
     # side; more makes each query spin-wait on the others (measured: 20 ms -> 400 ms on a busy 2-core box).
     torch_threads: int = Field(1, ge=0, description="0 leaves torch's default")
+    # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
+    query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -139,3 +139,55 @@ def test_access_line_stays_one_line_whatever_the_path():
     assert "\n" not in line and "\u2028" not in line
     assert json.loads(line)["path"] == '/a\n"b"\u2028\U0001F600'
     assert json.loads(line)["latency_ms"] == 12.3
+
+
+def test_query_encodings_wait_their_turn(embedder):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from api.query_gate import GatedEmbedder
+
+    class Recording:
+        """Counts how many encodings run at once."""
+
+        def __init__(self):
+            self.now = self.peak = 0
+            self.lock = threading.Lock()
+
+        def encode_query(self, query):
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            time.sleep(0.02)
+            with self.lock:
+                self.now -= 1
+            return np.zeros((1, 3), dtype=np.float32)
+
+    inner = Recording()
+    gated = GatedEmbedder(inner, 2)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(gated.encode_query, ["q"] * 16))
+    assert inner.peak == 2
+    # Over the real model it is the model: same vectors, same attributes for ingest and search.
+    real = GatedEmbedder(embedder, 2)
+    assert (real.name, real.dimension, real.max_tokens) == (embedder.name, embedder.dimension, embedder.max_tokens)
+    assert np.array_equal(real.encode_query("who owns rollback?"), embedder.encode_query("who owns rollback?"))
+
+
+def test_server_settings_for_queries_apply(small_index, embedder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from api.query_gate import GatedEmbedder
+
+    app = create_app(Settings(index_dir=small_index, query_concurrency=3, torch_threads=1), embedder=embedder)
+    with TestClient(app) as c:
+        assert isinstance(c.app.state.service.embedder, GatedEmbedder)
+        # Threads started after start-up (the request workers) take the setting.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(torch.get_num_threads).result() == 1
+        assert c.get("/search", params={"q": "who rolls back models?", "k": 1}).json()["hits"][0]["passage_id"] == "rollback:0"
