@@ -5,15 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 
+from api.access_log import access_logger
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.metrics import Metrics
+from api.middleware import BodySizeLimit, RequestObserver
+from api.query_gate import GatedEmbedder
 from api.reindex import Reindexer
 from api.reload import watch_index
-from api.routes import admin, ask, health, search
+from api.routes import admin, articles, ask, health, metrics, page, readiness, search
 from api.service import Service
 from api.settings import Settings
 from ingest.embedding import Embedder
+
+API_DIR = Path(__file__).resolve().parent
 
 
 def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
@@ -22,11 +33,17 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         model = embedder or Embedder(settings.model, settings.device, settings.batch_size)
+        if settings.query_concurrency:
+            model = GatedEmbedder(model, settings.query_concurrency)
         service = Service(settings, model)
         service.try_load()
         app.state.service = service
-        app.state.reindexer = Reindexer(service)
+        app.state.reindexer = Reindexer(service, app.state.metrics)
         watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
         app.state.roles = settings.role_config()
         yield
@@ -40,9 +57,24 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         summary="Search and answers over articles about ML engineering roles",
         version="0.1.0",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
+    app.state.metrics = Metrics()
+    app.state.templates = Jinja2Templates(directory=API_DIR / "templates")
+    install_error_handlers(app)
+    # Added innermost first: the observer sees every request, CORS answers preflights before the body limit.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], max_age=600)
+    app.add_middleware(RequestObserver, metrics=app.state.metrics,
+                       log=access_logger() if settings.access_log else None)
+    app.mount("/static", StaticFiles(directory=API_DIR / "static"), name="static")
     app.include_router(search.router)
     app.include_router(ask.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(page.router)
+    app.include_router(articles.router)
+    app.include_router(metrics.router)
+    app.include_router(readiness.router)
     return app

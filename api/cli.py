@@ -153,10 +153,13 @@ def serve(
     """Serve the HTTP API under uvicorn; a newly published index version is swapped in by itself."""
     import uvicorn
 
+    from api.access_log import uvicorn_log_config
     from api.app import create_app
 
     s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info")
+    # The app writes its own JSON access lines (with latency); uvicorn's would say the same thing twice.
+    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info",
+                log_config=uvicorn_log_config(), access_log=False)
 
 
 @app.command("eval")

@@ -9,7 +9,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.reindex import Reindexer
+
+from fastapi.templating import Jinja2Templates
+
+from api.metrics import Metrics
 from api.service import IndexUnavailable, Service
+from api.settings import Settings
 from search.searcher import Searcher
 
 
@@ -50,3 +55,20 @@ def require_admin(
 
 ReindexerDep = Annotated[Reindexer, Depends(get_reindexer)]
 AdminDep = Depends(require_admin)
+
+
+def get_settings(service: ServiceDep) -> Settings:
+    return service.settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_templates(request: Request) -> Jinja2Templates:
+    return request.app.state.templates
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]

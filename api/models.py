@@ -8,6 +8,12 @@ from pydantic import BaseModel, Field, field_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 50
+# What _not_blank enforces, stated in the schema for clients and schema-driven tests: no control
+# characters but tab and newlines, and at least one character that is not a space. (Lone surrogates,
+# also refused, cannot be written in the regex dialects schema validators use.)
+_ALLOWED = r"[^\x00-\x08\x0b\x0c\x0e-\x1f]"
+_VISIBLE = r"[^\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+QUERY_PATTERN = f"^{_ALLOWED}*{_VISIBLE}{_ALLOWED}*$"
 
 
 class SearchRequest(BaseModel):
@@ -15,7 +21,8 @@ class SearchRequest(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="The question, 1 to 1,000 characters")
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, description="The question, 1 to 1,000 characters",
+                   json_schema_extra={"pattern": QUERY_PATTERN})
     k: int = Field(5, ge=1, le=MAX_K, description="Number of hits, 1 to 50")
     mode: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Ranking: dense, lexical or their fusion")
 
@@ -26,6 +33,8 @@ class SearchRequest(BaseModel):
             raise ValueError("q must not be blank")
         if any(ord(c) < 32 and c not in "\t\n\r" for c in v):
             raise ValueError("q must not contain control characters")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in v):
+            raise ValueError("q must be valid Unicode text (it holds a lone surrogate)")
         return v
 
 
@@ -115,6 +124,13 @@ class ReindexResponse(BaseModel):
     to_embed: int = Field(description="Passages this reindex has to embed")
     summary: dict | None = Field(None, description="The ingest summary, as `rolesearch ingest --json` prints it")
     error: str | None
+
+
+class ReadyResponse(BaseModel):
+    """Readiness: an index is loaded and searches can be answered."""
+
+    status: Literal["ready"]
+    index_version: str
 
 
 class ErrorResponse(BaseModel):

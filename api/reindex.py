@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, replace
 
+from api.metrics import Metrics
 from api.service import Service
 from ingest.pipeline import build_index
 from ingest.store import now_iso
@@ -34,8 +36,9 @@ class ReindexStatus:
 class Reindexer:
     """Runs one reindex at a time and keeps its status for GET /admin/reindex."""
 
-    def __init__(self, service: Service):
+    def __init__(self, service: Service, metrics: Metrics | None = None):
         self.service = service
+        self.metrics = metrics
         self._status = ReindexStatus()
         self._lock = threading.Lock()
 
@@ -52,12 +55,17 @@ class Reindexer:
         threading.Thread(target=self._run, name="reindex", daemon=True).start()
         return self._status
 
+    def _observe(self, outcome: str, t0: float) -> None:
+        if self.metrics is not None:
+            self.metrics.rebuild_seconds.labels(outcome).observe(time.perf_counter() - t0)
+
     def _update(self, **changes) -> None:
         with self._lock:
             self._status = replace(self._status, **changes)
 
     def _run(self) -> None:
         s = self.service.settings
+        t0 = time.perf_counter()
         try:
             # Waits for a build started from the command line rather than failing: that one finishes first.
             summary = build_index(
@@ -68,8 +76,10 @@ class Reindexer:
             )
         except Exception as exc:  # noqa: BLE001 - any failure is reported, and the served index stays as it was
             log.exception("reindex failed")
+            self._observe("failed", t0)
             self._update(state="failed", finished_at=now_iso(), error=str(exc) or type(exc).__name__)
             return
+        self._observe("published", t0)
         # Swap now rather than at the watcher's next poll.
         self.service.reload()
         self._update(state="succeeded", phase=None, finished_at=now_iso(), summary=summary.to_dict())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
-from ingest.store import current_version, now_iso
+from ingest.store import StoreError, current_version
 
 from api.settings import Settings
 from ingest.embedding import Embedder
-from ingest.store import StoreError
 from search.index import SearchIndex
 from search.searcher import Searcher
 
@@ -30,7 +30,7 @@ class Service:
     embedder: Embedder
     searcher: Searcher | None = None
     load_error: str | None = None
-    loaded_at: str | None = None  # when the served version was swapped in
+    loaded_at: float | None = None  # Unix time the served searcher was swapped in
     reload_error: str | None = None  # why the last published version could not be swapped in
     _failed_version: str | None = field(default=None, repr=False)  # not retried until CURRENT moves on
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -44,8 +44,9 @@ class Service:
         with self._lock:
             self.searcher = searcher
             self.load_error = None
-            self.reload_error = None
-            self.loaded_at = now_iso()
+    loaded_at: float | None = None  # Unix time the served searcher was swapped in
+    reload_error: str | None = None  # why the last published version could not be swapped in
+    _failed_version: str | None = field(default=None, repr=False)  # not retried until CURRENT moves on
         return searcher
 
     @property

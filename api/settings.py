@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
@@ -48,6 +50,25 @@ class Settings(BaseSettings):
     roles_file: Path | None = None  # None: the packaged ingest/roles.yaml
     answer_passages: int = Field(5, ge=1, le=50)  # top hits an answer aggregates roles over
     answer_min_dense: float = Field(0.22, ge=-1.0, le=1.0)  # below this best cosine: not answerable
+    # Browser origins (e.g. the wiki's) allowed to call the API; comma-separated or a JSON list. None by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted; more is a 413")
+    access_log: bool = True
+    # Intra-op threads for torch in the server. One per query lets concurrent queries use the cores side by
+    # side; more makes each query spin-wait on the others (measured: 20 ms -> 400 ms on a busy 2-core box).
+    torch_threads: int = Field(1, ge=0, description="0 leaves torch's default")
+    # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
+    query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, v):
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
+            return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
+        return v
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

@@ -106,3 +106,16 @@ def copy_corpus(tmp_path) -> Path:
     dest = tmp_path / "corpus-copy"
     shutil.copytree(CORPUS, dest)
     return dest
+
+
+@pytest.fixture
+def client(small_index, embedder):
+    """The app over small_index, lifespan run, for one test (a module may define its own)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    app = create_app(Settings(index_dir=small_index), embedder=embedder)
+    with TestClient(app) as c:
+        yield c

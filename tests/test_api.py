@@ -9,13 +9,6 @@ from api.app import create_app
 from api.settings import Settings
 
 
-@pytest.fixture
-def client(small_index, embedder):
-    app = create_app(Settings(index_dir=small_index), embedder=embedder)
-    with TestClient(app) as c:
-        yield c
-
-
 def test_search_get_and_post_agree(client):
     r = client.get("/search", params={"q": "who rolls back a bad model release?", "k": 2})
     assert r.status_code == 200

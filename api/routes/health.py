@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter
 
 from api.deps import ServiceDep
@@ -21,6 +23,10 @@ def healthz(service: ServiceDep) -> HealthResponse:
         articles=len(m.articles) if m else 0,
         passages=m.passages if m else 0,
         model=service.settings.model,
-        loaded_at=service.loaded_at,
+        loaded_at=_iso(service.loaded_at),
         reload_error=service.reload_error,
     )
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,73 @@
+"""An indexed article laid out for its page: blocks of its own text, an anchor on each section heading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.links import slug
+from ingest.articles import Article, ArticleError, read_article
+from ingest.structure import parse_blocks
+
+
+class ArticleMissing(Exception):
+    """The article is not in the served index, or its file is gone from the corpus folder."""
+
+
+@dataclass(frozen=True)
+class PageBlock:
+    """A heading (with its anchor id and level) or a run of the article's text, kept verbatim."""
+
+    kind: str  # "heading", "item", "row" or "para"
+    text: str
+    level: int = 0
+    anchor: str | None = None
+
+
+@dataclass(frozen=True)
+class ArticlePage:
+    """What the article page shows."""
+
+    id: str
+    title: str
+    url: str | None
+    publisher: str | None
+    date: str | None
+    tags: tuple[str, ...]
+    blocks: tuple[PageBlock, ...]
+    changed_since_indexed: bool
+
+    @property
+    def sections(self) -> list[PageBlock]:
+        return [b for b in self.blocks if b.kind == "heading"]
+
+
+def load_article_page(corpus_dir: Path, article_id: str, indexed: dict) -> ArticlePage:
+    """Read an indexed article (manifest entry `indexed`) from the corpus and lay it out."""
+    path = Path(corpus_dir) / indexed["path"]
+    try:
+        article = read_article(path, corpus_dir)
+    except ArticleError as exc:
+        raise ArticleMissing(f"article {article_id!r} is indexed but its file cannot be read: {exc}") from exc
+    return article_page(article, changed=article.content_hash != indexed.get("hash"))
+
+
+def article_page(article: Article, changed: bool = False) -> ArticlePage:
+    """Lay out an article: the same headings the chunker saw, so section anchors match hit links."""
+    blocks: list[PageBlock] = []
+    used: dict[str, int] = {}
+    for b in parse_blocks(article.text, article.title, article.headings):
+        if b.kind == "heading":
+            anchor = slug(b.text)
+            # Links name the first heading of a name; later ones still need ids of their own.
+            used[anchor] = used.get(anchor, 0) + 1
+            if used[anchor] > 1:
+                anchor = f"{anchor}-{used[anchor]}"
+            blocks.append(PageBlock("heading", b.text, b.level, anchor))
+        else:
+            # Verbatim (list markers too): a link's text fragment quotes the article's own words.
+            blocks.append(PageBlock(b.kind, article.text[b.start:b.end]))
+    return ArticlePage(
+        id=article.id, title=article.title, url=article.url, publisher=article.publisher, date=article.date,
+        tags=article.tags, blocks=tuple(blocks), changed_since_indexed=changed,
+    )

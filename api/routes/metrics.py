@@ -1,0 +1,21 @@
+"""GET /metrics: Prometheus exposition of the app's own registry."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.deps import MetricsDep, ServiceDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+def metrics(service: ServiceDep, metrics: MetricsDep) -> Response:
+    searcher = service.searcher
+    if searcher is not None and service.loaded_at is not None:
+        # Read from the service at scrape time, so a reload by any path shows up.
+        metrics.index_loaded(searcher.index, service.loaded_at)
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

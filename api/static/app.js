@@ -1,0 +1,148 @@
+// The search page: reads ?q=, asks /ask (falls back to /search before /ask exists), renders safely.
+"use strict";
+
+(function () {
+  const K = 5;
+  const $ = (id) => document.getElementById(id);
+  const form = $("search-form"), input = $("q"), statusLine = $("status"), results = $("results");
+  const answerBox = $("answer"), answerRoles = $("answer-roles"), answerText = $("answer-text");
+  const answerSources = $("answer-sources");
+  let askAvailable = true; // becomes false after /ask answers 404 (an older server)
+  let latest = 0; // only the newest search may render
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null) node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c); // strings become text nodes: never parsed as HTML
+    return node;
+  }
+
+  function errorMessage(body, status) {
+    const d = body && body.detail;
+    if (Array.isArray(d)) return d.map((e) => e.msg || String(e)).join("; ");
+    if (typeof d === "string") return d;
+    return "request failed (HTTP " + status + ")";
+  }
+
+  async function getJSON(path, params) {
+    const r = await fetch(path + "?" + params, { headers: { Accept: "application/json" } });
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    return { status: r.status, ok: r.ok, body };
+  }
+
+  // The best sentence of a passage: hit.highlight {text, start, end} (offsets in the passage), else none.
+  function highlightRange(hit) {
+    let h = hit.highlight;
+    if (Array.isArray(h)) h = h[0];
+    if (!h) return null;
+    if (typeof h === "string") h = { text: h };
+    const text = hit.text;
+    if (Number.isInteger(h.start) && Number.isInteger(h.end) && h.start >= 0 && h.end <= text.length && h.start < h.end) {
+      return [h.start, h.end];
+    }
+    if (h.text) {
+      const at = text.indexOf(h.text);
+      if (at >= 0) return [at, at + h.text.length];
+    }
+    return null;
+  }
+
+  function snippet(hit) {
+    const p = el("p", { class: "snippet" });
+    const range = highlightRange(hit);
+    if (!range) {
+      p.append(hit.text);
+      return p;
+    }
+    p.append(hit.text.slice(0, range[0]), el("mark", {}, hit.text.slice(range[0], range[1])), hit.text.slice(range[1]));
+    return p;
+  }
+
+  function renderHits(hits) {
+    results.replaceChildren(...hits.map((hit) => {
+      const path = hit.section_path && hit.section_path.length ? hit.section_path.join(" › ") : "";
+      return el("li", { class: "hit", id: "hit-" + hit.rank },
+        el("a", { class: "hit-link", href: hit.url, "data-passage": hit.passage_id }, hit.title),
+        el("p", { class: "section" }, path || "(top of the article)"),
+        snippet(hit));
+    }));
+  }
+
+  function renderAnswer(answer, hits) {
+    if (!answer) { answerBox.hidden = true; return; }
+    const byId = new Map(hits.map((h) => [h.passage_id, h]));
+    const roles = Array.isArray(answer.roles) ? answer.roles : [];
+    answerBox.classList.toggle("unanswerable", !answer.answerable);
+    answerRoles.replaceChildren(...roles.map((r) => {
+      const pct = Math.round(Math.max(0, Math.min(1, Number(r.confidence) || 0)) * 100);
+      return el("li", { class: "role" },
+        el("strong", {}, r.role),
+        el("span", { class: "confidence", title: "confidence" }, pct + "%"),
+        el("meter", { min: "0", max: "100", value: String(pct), "aria-label": r.role + " confidence" }));
+    }));
+    answerText.textContent = answer.text || (answer.answerable ? "" : "The articles do not answer this question.");
+    const ids = [...new Set(roles.flatMap((r) => r.evidence || []))];
+    const links = ids.map((id) => {
+      const h = byId.get(id);
+      return el("li", {}, h ? el("a", { href: h.url }, h.title + (h.section ? " — " + h.section : "")) : id);
+    });
+    answerSources.replaceChildren(...(links.length ? [el("h3", {}, "Sources"), el("ul", {}, ...links)] : []));
+    answerBox.hidden = false;
+  }
+
+  async function run(q, push) {
+    q = q.trim();
+    const mine = ++latest;
+    if (!q) { statusLine.textContent = ""; results.replaceChildren(); answerBox.hidden = true; return; }
+    if (push) history.pushState({ q }, "", "/?q=" + encodeURIComponent(q));
+    document.title = q + " · rolesearch";
+    statusLine.textContent = "Searching…";
+    let res;
+    try {
+      if (askAvailable) {
+        res = await getJSON("/ask", new URLSearchParams({ q }));
+        if (res.status === 404 && res.body && res.body.detail === "Not Found") { askAvailable = false; }
+      }
+      if (!askAvailable) res = await getJSON("/search", new URLSearchParams({ q, k: String(K) }));
+    } catch (e) {
+      if (mine === latest) statusLine.textContent = "The search service cannot be reached.";
+      return;
+    }
+    if (mine !== latest) return;
+    if (!res.ok) {
+      statusLine.textContent = errorMessage(res.body, res.status);
+      results.replaceChildren();
+      answerBox.hidden = true;
+      return;
+    }
+    const hits = res.body.hits || [];
+    renderAnswer(res.body.answer, hits);
+    renderHits(hits);
+    const took = res.body.took_ms !== undefined ? " in " + Math.round(res.body.took_ms) + " ms" : "";
+    statusLine.textContent = hits.length ? hits.length + " passages" + took : "No passages match.";
+  }
+
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); run(input.value, true); });
+  window.addEventListener("popstate", () => { const q = new URLSearchParams(location.search).get("q") || ""; input.value = q; run(q, false); });
+
+  // Keyboard: "/" focuses the box; arrows move between the box and the result links.
+  document.addEventListener("keydown", (ev) => {
+    const links = [...document.querySelectorAll("#answer a, #results .hit-link")];
+    if (ev.key === "/" && document.activeElement !== input) {
+      ev.preventDefault(); input.focus(); input.select(); return;
+    }
+    if (ev.key !== "ArrowDown" && ev.key !== "ArrowUp") return;
+    const at = links.indexOf(document.activeElement);
+    if (document.activeElement !== input && at < 0) return;
+    ev.preventDefault();
+    const next = ev.key === "ArrowDown" ? at + 1 : at - 1;
+    if (next < 0) input.focus();
+    else if (next < links.length) links[next].focus();
+  });
+
+  const initial = new URLSearchParams(location.search).get("q");
+  if (initial) { input.value = initial; run(initial, false); }
+})();

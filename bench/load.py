@@ -1,0 +1,254 @@
+"""Load test of a running rolesearch server over loopback: latency at a fixed rate, and throughput.
+
+    .venv/bin/python bench/load.py --url http://127.0.0.1:8000     # a server you started
+    .venv/bin/python bench/load.py --start                          # starts `rolesearch serve`, then stops it
+
+Phase 1 sends GET /search at a fixed rate (default 40 requests/s for 20 s), open loop: each request
+leaves at its scheduled time whether or not earlier ones have answered, and its latency counts from
+that time, so a stalled server cannot hide its queue. Phase 2 runs 8 clients back to back for a while
+and reports the requests/s they sustain. Each response carries `took_ms`, the server's own search
+time for that request, so the in-process latency from the same run is printed beside the HTTP one.
+Only loopback addresses are accepted, and both phases are bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT / "tests" / "data" / "questions.jsonl"
+MAX_REQUESTS = 20_000  # whatever the flags say
+TIMEOUT_S = 10.0
+FALLBACK_QUERIES = [
+    "who owns model rollback?", "who sets up drift monitoring?", "what does an ML platform engineer do?",
+    "who builds features for a model?", "salary of an MLOps engineer", "who is responsible for CI/CD for ML?",
+]
+VARIATIONS = ["{q}", "{q} in a small team", "In practice, {q}", "{q} and why", "{q}?"]
+
+
+@dataclass
+class Sample:
+    """One request: HTTP latency from its scheduled start, status, and the server's own search time."""
+
+    seconds: float
+    status: int  # 0: no answer (connection error or timeout)
+    took_ms: float | None
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+    wall_s: float = 0.0
+    server_cpu_s: float | None = None  # CPU the server process used in the phase (when started here)
+    loadavg: float | None = None  # 1-minute load average at the end: other work on the machine shows here
+
+    def summary(self) -> dict:
+        ok = [s for s in self.samples if s.status == 200]
+        lat = sorted(s.seconds * 1000 for s in ok)
+        took = sorted(s.took_ms for s in ok if s.took_ms is not None)
+        out = {
+            "requests": len(self.samples),
+            "errors": len(self.samples) - len(ok),
+            "requests_per_s": round(len(ok) / self.wall_s, 1) if self.wall_s else 0.0,
+            "http_p50_ms": _pct(lat, 50), "http_p99_ms": _pct(lat, 99), "http_max_ms": round(lat[-1], 1) if lat else None,
+            "search_p50_ms": _pct(took, 50), "search_p99_ms": _pct(took, 99),
+        }
+        if out["http_p50_ms"] and out["search_p50_ms"]:
+            out["http_over_search_p50"] = round(out["http_p50_ms"] / out["search_p50_ms"], 2)
+        if self.server_cpu_s is not None and self.samples:
+            out["server_cpu_ms_per_request"] = round(self.server_cpu_s * 1000 / len(self.samples), 1)
+        out["loadavg_1m"] = self.loadavg
+        return out
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+async def measured(phase, pid: int | None) -> PhaseResult:
+    """Run a phase, noting the server's CPU time over it and the machine's load average after it."""
+    before = cpu_seconds(pid)
+    result = await phase
+    after = cpu_seconds(pid)
+    if before is not None and after is not None:
+        result.server_cpu_s = after - before
+    result.loadavg = round(os.getloadavg()[0], 2)
+    return result
+
+
+def _pct(sorted_values: list[float], p: float) -> float | None:
+    if not sorted_values:
+        return None
+    i = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))  # nearest rank
+    return round(sorted_values[i], 1)
+
+
+def load_queries() -> list[str]:
+    """Varied questions: the project's question set, each in a few phrasings."""
+    base = FALLBACK_QUERIES
+    if QUESTIONS.exists():
+        base = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    return [v.format(q=q.rstrip("?")) for q in base for v in VARIATIONS]
+
+
+def check_loopback(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        sys.exit(f"refusing {url}: this benchmark only drives a server on a loopback address")
+
+
+async def _one(client: httpx.AsyncClient, query: str, k: int, start: float) -> Sample:
+    try:
+        r = await client.get("/search", params={"q": query, "k": k})
+        took = r.json().get("took_ms") if r.status_code == 200 else None
+        return Sample(time.perf_counter() - start, r.status_code, took)
+    except (httpx.HTTPError, ValueError):
+        return Sample(time.perf_counter() - start, 0, None)
+
+
+async def fixed_rate(client: httpx.AsyncClient, queries: list[str], rate: float, duration: float, k: int) -> PhaseResult:
+    """Open loop: request i leaves at t0 + i/rate; latency counts from that scheduled time."""
+    n = min(int(rate * duration), MAX_REQUESTS)
+    rng = random.Random(1)
+    t0 = time.perf_counter() + 0.1
+    tasks = []
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_one(client, rng.choice(queries), k, due)))
+    samples = await asyncio.gather(*tasks)
+    return PhaseResult(f"fixed rate {rate:g}/s for {duration:g}s", list(samples), time.perf_counter() - t0)
+
+
+async def saturate(client: httpx.AsyncClient, queries: list[str], clients: int, duration: float, k: int) -> PhaseResult:
+    """Closed loop: `clients` workers, each sending its next request as soon as the last one answers."""
+    rng = random.Random(2)
+    samples: list[Sample] = []
+    t0 = time.perf_counter()
+    stop = t0 + duration
+
+    async def worker() -> None:
+        while time.perf_counter() < stop and len(samples) < MAX_REQUESTS:
+            samples.append(await _one(client, rng.choice(queries), k, time.perf_counter()))
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return PhaseResult(f"{clients} clients back to back for {duration:g}s", samples, time.perf_counter() - t0)
+
+
+async def run(url: str, rate: float, duration: float, clients: int, sat_duration: float, k: int, warmup: int,
+              pid: int | None = None) -> dict:
+    queries = load_queries()
+    load_before = round(os.getloadavg()[0], 2)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT_S, limits=limits, trust_env=False) as client:
+        ready = await client.get("/readyz")
+        if ready.status_code != 200:
+            sys.exit(f"server at {url} is not ready: {ready.status_code} {ready.text}")
+        for q in queries[:warmup]:  # first requests pay for lazy initialisation; not what we measure
+            await client.get("/search", params={"q": q, "k": k})
+        phases = [await measured(fixed_rate(client, queries, rate, duration, k), pid)]
+        if clients > 0 and sat_duration > 0:
+            phases.append(await measured(saturate(client, queries, clients, sat_duration, k), pid))
+    return {
+        "url": url, "queries": len(queries), "k": k, "cpus": os.cpu_count(), "loadavg_1m_before": load_before,
+        "index_version": ready.json().get("index_version"),
+        "phases": {p.name: p.summary() for p in phases},
+    }
+
+
+def start_server(index: str | None) -> tuple[subprocess.Popen, str]:
+    """`rolesearch serve` on a free loopback port; returns the process and its URL once it is ready."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if index:
+        cmd += ["--index", index]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the server exited with {proc.returncode}; is there an index? (`rolesearch ingest`)")
+        try:
+            if httpx.get(url + "/readyz", timeout=1, trust_env=False).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    proc.terminate()
+    sys.exit("the server did not become ready within 120 s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
+    ap.add_argument("--start", action="store_true", help="start `rolesearch serve` on a free port for the run")
+    ap.add_argument("--index", help="index folder for --start (default: the project's index/)")
+    ap.add_argument("--rate", type=float, default=40.0, help="requests/s in the fixed-rate phase")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds of the fixed-rate phase (max 120)")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase (0: skip)")
+    ap.add_argument("--saturate", type=float, default=15.0, help="seconds of the throughput phase (max 120)")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = ap.parse_args()
+    duration, sat = min(a.duration, 120.0), min(a.saturate, 120.0)
+    proc = None
+    url = a.url
+    if a.start:
+        proc, url = start_server(a.index)
+    check_loopback(url)
+    try:
+        report = asyncio.run(run(url, a.rate, duration, a.clients, sat, a.k, a.warmup, proc.pid if proc else None))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+    if a.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{url}  index {report['index_version']}  {report['queries']} distinct queries  k={a.k}  "
+          f"{report['cpus']} CPUs  load average before {report['loadavg_1m_before']}")
+    for name, s in report["phases"].items():
+        print(f"\n{name}:")
+        print(f"  requests {s['requests']}  errors {s['errors']}  sustained {s['requests_per_s']} requests/s")
+        print(f"  HTTP latency    p50 {s['http_p50_ms']} ms  p99 {s['http_p99_ms']} ms  max {s['http_max_ms']} ms")
+        print(f"  search in-process (server's took_ms)  p50 {s['search_p50_ms']} ms  p99 {s['search_p99_ms']} ms"
+              f"  -> HTTP/in-process p50 ratio {s.get('http_over_search_p50')}")
+        cpu = s.get("server_cpu_ms_per_request")
+        print(f"  server CPU per request {cpu if cpu is not None else 'n/a (use --start)'} ms"
+              f"  load average after {s['loadavg_1m']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""End to end in headless Chromium: the search page, served by a real uvicorn, over the real corpus."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from api.app import create_app
+from api.settings import Settings
+from tests.conftest import CORPUS
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("ROLESEARCH_CHROMIUM", "/usr/bin/chromium")  # Debian's; `make setup` installs it
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+QUESTION = "who owns model rollback?"
+ROLLBACK_TEXT = "Model versioning and rollback"
+ROLLBACK_ARTICLE = "/articles/tenyks-ml-vs-mlops-engineer"
+
+
+@pytest.fixture(scope="module")
+def server(corpus_index, embedder):
+    """A real uvicorn serving the app on a free loopback port, in a thread of this process."""
+    import uvicorn
+
+    app = create_app(Settings(index_dir=corpus_index, corpus_dir=CORPUS, access_log=False), embedder=embedder)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with another process
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+
+
+def _has_ask(base: str) -> bool:
+    """Whether this server answers /ask (issue 3); the answer card is only checked where it does."""
+    try:
+        with urllib.request.urlopen(f"{base}/ask?q=ping", timeout=30):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code != 404
+
+
+def _in_viewport(page, text: str) -> bool:
+    return page.evaluate(
+        """(text) => {
+            const el = [...document.querySelectorAll('.body p')].find(p => p.textContent.includes(text));
+            if (!el) return false;
+            const r = el.getBoundingClientRect();
+            return r.bottom > 0 && r.top < window.innerHeight;
+        }""",
+        text,
+    )
+
+
+def test_ask_see_the_rollback_passage_follow_it_to_the_article_section(server, page):
+    page.goto(server + "/")
+    # By keyboard: the box has focus on load, "/" brings it back from anywhere, Enter searches.
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q" and page.input_value("#q") == ""
+    page.keyboard.type(QUESTION)
+    page.keyboard.press("Enter")
+    hits = page.locator("#results .hit")
+    hits.first.wait_for()
+    assert page.url == server + "/?q=who%20owns%20model%20rollback%3F"
+    rollback = hits.filter(has_text=ROLLBACK_TEXT)
+    assert rollback.count() >= 1
+    top3 = [hits.nth(i).inner_text() for i in range(min(3, hits.count()))]
+    assert any(ROLLBACK_TEXT in t for t in top3), top3
+    assert rollback.first.locator(".hit-link").inner_text() == "ML vs MLOps Engineer — Key Differences & Similarities"
+    assert "MLOps Engineer" in rollback.first.locator(".section").inner_text()
+    if _has_ask(server):
+        answer = page.locator("#answer")
+        answer.wait_for(state="visible")
+        assert "MLOps Engineer" in page.locator("#answer-roles").inner_text()
+    # Arrow keys reach the links.
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.tagName") == "A"
+
+    rollback.first.locator(".hit-link").click()
+    page.wait_for_url(f"**{ROLLBACK_ARTICLE}#mlops-engineer*")
+    assert page.evaluate("location.pathname") == ROLLBACK_ARTICLE
+    assert page.evaluate("location.hash") == "#mlops-engineer"
+    assert page.locator("#mlops-engineer").inner_text().endswith("MLOps Engineer")
+    # The text fragment scrolled the sentence itself into view, far down the article.
+    page.wait_for_function("window.scrollY > 500")
+    assert _in_viewport(page, "5. " + ROLLBACK_TEXT)
+
+
+def test_a_linked_search_runs_on_load_and_reads_on_a_phone(server, browser):
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(server + "/?q=" + "who+sets+up+drift+monitoring%3F")
+        page.locator("#results .hit").first.wait_for(timeout=15_000)
+        assert page.input_value("#q") == "who sets up drift monitoring?"
+        assert page.locator("#results .hit").count() == 5
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        font = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.snippet')).fontSize)")
+        assert font >= 16
+    finally:
+        context.close()
+
+
+def test_results_are_text_not_markup(server, page):
+    page.goto(server + "/?q=" + "%3Cimg%20src%3Dx%20onerror%3D%22window.__xss%3D1%22%3E%20rollback")
+    page.locator("#results .hit").first.wait_for()
+    assert page.evaluate("window.__xss") is None
+    assert page.title() == '<img src=x onerror="window.__xss=1"> rollback · rolesearch'
+
+
+def test_a_bad_query_shows_the_message(server, page):
+    page.goto(server + "/")
+    page.fill("#q", "x" * 1001)  # the box caps at 1,000; the API says why when it is bypassed
+    assert len(page.input_value("#q")) == 1000
+    page.goto(server + "/?q=" + "x" * 1001)
+    page.wait_for_function("document.getElementById('status').textContent.includes('1000')")
+    assert page.locator("#results .hit").count() == 0

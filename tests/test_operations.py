@@ -1,0 +1,193 @@
+"""Operations: /metrics, /readyz, CORS, the JSON access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.access_log import LOGGER_NAME, access_line
+from api.app import create_app
+from api.settings import Settings
+
+
+def _samples(text: str) -> dict:
+    """(sample name, sorted labels) -> value."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_requests_by_route_template_and_status(client):
+    assert client.get("/search", params={"q": "who rolls back models?"}).status_code == 200
+    assert client.get("/search", params={"q": ""}).status_code == 422
+    assert client.get("/articles/no-such").status_code == 404
+    assert client.get("/wp-login.php").status_code == 404
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    s = _samples(r.text)
+
+    def count(route, status, method="GET"):
+        return s.get(("rolesearch_http_requests_total", (("method", method), ("route", route), ("status", status))))
+
+    assert count("/search", "200") == 1.0
+    assert count("/search", "422") == 1.0
+    assert count("/articles/{article_id}", "404") == 1.0
+    assert count("<unmatched>", "404") == 1.0  # unknown paths share one series
+    assert not any("wp-login" in str(k) for k in s)
+    latency = ("rolesearch_http_request_duration_seconds_count",
+               (("method", "GET"), ("route", "/search"), ("status", "200")))
+    assert s[latency] == 1.0
+
+
+def test_metrics_report_the_served_index_and_its_load_time(client, small_index):
+    from ingest.store import current_version, read_manifest
+
+    service = client.app.state.service
+    s = _samples(client.get("/metrics").text)
+    manifest = read_manifest(small_index)
+    assert s[("rolesearch_index_passages", ())] == manifest.passages
+    assert s[("rolesearch_index_articles", ())] == 2
+    info = [labels for (name, labels) in s if name == "rolesearch_index_info"]
+    assert dict(info[0])["version"] == current_version(small_index)
+    assert s[("rolesearch_index_last_reload_timestamp_seconds", ())] == service.loaded_at
+    # A reload (as the hot-reload path does it) moves the timestamp.
+    before = service.loaded_at
+    service.load()
+    s = _samples(client.get("/metrics").text)
+    assert service.loaded_at > before
+    assert s[("rolesearch_index_last_reload_timestamp_seconds", ())] == service.loaded_at
+
+
+def test_rebuild_durations_are_exposed_for_the_rebuild_code(client):
+    client.app.state.metrics.rebuild_seconds.labels("published").observe(3.2)
+    s = _samples(client.get("/metrics").text)
+    assert s[("rolesearch_index_rebuild_duration_seconds_count", (("outcome", "published"),))] == 1.0
+    assert s[("rolesearch_index_rebuild_duration_seconds_sum", (("outcome", "published"),))] == pytest.approx(3.2)
+
+
+def test_each_app_counts_in_its_own_registry(small_index, embedder):
+    counts = []
+    for _ in range(2):
+        with TestClient(create_app(Settings(index_dir=small_index), embedder=embedder)) as c:
+            c.get("/healthz")
+            s = _samples(c.get("/metrics").text)
+            counts.append(s[("rolesearch_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))])
+    assert counts == [1.0, 1.0]
+
+
+def test_readyz_is_503_until_an_index_is_loaded(tmp_path, small_corpus, embedder):
+    from ingest.pipeline import build_index
+
+    index_dir = tmp_path / "late-index"
+    with TestClient(create_app(Settings(index_dir=index_dir), embedder=embedder)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503
+        assert "rolesearch ingest" in r.json()["detail"]
+        assert c.get("/healthz").status_code == 200  # alive all the same
+        summary = build_index(small_corpus, index_dir, embedder)
+        c.app.state.service.load()
+        assert c.get("/readyz").json() == {"status": "ready", "index_version": summary.version}
+
+
+def test_cors_allows_only_configured_origins(small_index, embedder):
+    settings = Settings(index_dir=small_index, cors_origins=["https://wiki.example"])
+    with TestClient(create_app(settings, embedder=embedder)) as c:
+        pre = c.options("/search", headers={"Origin": "https://wiki.example", "Access-Control-Request-Method": "POST",
+                                            "Access-Control-Request-Headers": "content-type"})
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == "https://wiki.example"
+        r = c.get("/search", params={"q": "rollback"}, headers={"Origin": "https://wiki.example"})
+        assert r.headers["access-control-allow-origin"] == "https://wiki.example"
+        r = c.get("/search", params={"q": "rollback"}, headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+        pre = c.options("/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        assert pre.status_code == 400 and "access-control-allow-origin" not in pre.headers
+
+
+def test_no_cors_by_default(client):
+    r = client.get("/search", params={"q": "rollback"}, headers={"Origin": "https://wiki.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+@pytest.mark.parametrize("value", ["https://wiki.example, https://intranet.example/", '["https://wiki.example", "https://intranet.example"]'])
+def test_cors_origins_from_the_environment(monkeypatch, value):
+    monkeypatch.setenv("ROLESEARCH_CORS_ORIGINS", value)
+    assert Settings().cors_origins == ["https://wiki.example", "https://intranet.example"]
+
+
+def test_access_log_is_one_json_line_per_request_with_latency(client, caplog):
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    client.get("/search", params={"q": "who rolls back models?"})
+    client.get("/nowhere")
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert (first["method"], first["path"], first["route"], first["status"]) == ("GET", "/search", "/search", 200)
+    assert first["latency_ms"] > 0 and first["client"] == "testclient"
+    assert (second["route"], second["status"]) == ("<unmatched>", 404)
+    assert "rolls" not in lines[0]  # what people search for stays out of the log
+
+
+def test_access_line_stays_one_line_whatever_the_path():
+    line = access_line("GET", '/a\n"b"\u2028\U0001F600', "<unmatched>", 404, 0.0123, None)
+    assert "\n" not in line and "\u2028" not in line
+    assert json.loads(line)["path"] == '/a\n"b"\u2028\U0001F600'
+    assert json.loads(line)["latency_ms"] == 12.3
+
+
+def test_query_encodings_wait_their_turn(embedder):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from api.query_gate import GatedEmbedder
+
+    class Recording:
+        """Counts how many encodings run at once."""
+
+        def __init__(self):
+            self.now = self.peak = 0
+            self.lock = threading.Lock()
+
+        def encode_query(self, query):
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            time.sleep(0.02)
+            with self.lock:
+                self.now -= 1
+            return np.zeros((1, 3), dtype=np.float32)
+
+    inner = Recording()
+    gated = GatedEmbedder(inner, 2)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(gated.encode_query, ["q"] * 16))
+    assert inner.peak == 2
+    # Over the real model it is the model: same vectors, same attributes for ingest and search.
+    real = GatedEmbedder(embedder, 2)
+    assert (real.name, real.dimension, real.max_tokens) == (embedder.name, embedder.dimension, embedder.max_tokens)
+    assert np.array_equal(real.encode_query("who owns rollback?"), embedder.encode_query("who owns rollback?"))
+
+
+def test_server_settings_for_queries_apply(small_index, embedder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from api.query_gate import GatedEmbedder
+
+    app = create_app(Settings(index_dir=small_index, query_concurrency=3, torch_threads=1), embedder=embedder)
+    with TestClient(app) as c:
+        assert isinstance(c.app.state.service.embedder, GatedEmbedder)
+        # Threads started after start-up (the request workers) take the setting.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(torch.get_num_threads).result() == 1
+        assert c.get("/search", params={"q": "who rolls back models?", "k": 1}).json()["hits"][0]["passage_id"] == "rollback:0"
