@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.links import slug
+from api.links import section_anchor, slug
 from ingest.articles import Article, ArticleError, read_article
 from ingest.structure import parse_blocks
 
@@ -56,10 +56,16 @@ def article_page(article: Article, changed: bool = False) -> ArticlePage:
     """Lay out an article: the same headings the chunker saw, so section anchors match hit links."""
     blocks: list[PageBlock] = []
     used: dict[str, int] = {}
+    stack: list[tuple[int, str]] = []
     for b in parse_blocks(article.text, article.title, article.headings):
         if b.kind == "heading":
-            anchor = slug(b.text)
-            # Links name the first heading of a name; later ones still need ids of their own.
+            # The same heading path the chunker records for passages below this heading.
+            while stack and stack[-1][0] >= b.level:
+                stack.pop()
+            stack.append((b.level, b.text))
+            path = [text for level, text in stack if level > 1]
+            anchor = section_anchor(path) if path else slug(b.text)
+            # Links name the first of two identical paths; the later one still needs an id of its own.
             used[anchor] = used.get(anchor, 0) + 1
             if used[anchor] > 1:
                 anchor = f"{anchor}-{used[anchor]}"

@@ -13,10 +13,16 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
 
 
+def section_anchor(path) -> str:
+    """The anchor of a section from its whole heading path, so repeated headings
+    ("Key Responsibilities:" under each role) still get an anchor of their own."""
+    return "--".join(slug(h) for h in path) or "section"
+
+
 def hit_url(article: dict, passage: Passage, highlight: str | None = None) -> str:
     """The article's own url when it has one, else its page here, at the passage's section and sentence."""
     base = article.get("url") or f"/articles/{quote(passage.article_id)}"
-    fragment = slug(passage.section[-1]) if passage.section and not article.get("url") else ""
+    fragment = section_anchor(passage.section) if passage.section and not article.get("url") else ""
     snippet = (highlight or passage.text).strip()
     words = snippet.split()
     if words:

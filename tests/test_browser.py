@@ -114,10 +114,10 @@ def test_ask_see_the_rollback_passage_follow_it_to_the_article_section(server, p
     assert page.evaluate("document.activeElement.tagName") == "A"
 
     rollback.first.locator(".hit-link").click()
-    page.wait_for_url(f"**{ROLLBACK_ARTICLE}#mlops-engineer*")
+    page.wait_for_url(f"**{ROLLBACK_ARTICLE}#3-differences--mlops-engineer*")
     assert page.evaluate("location.pathname") == ROLLBACK_ARTICLE
-    assert page.evaluate("location.hash") == "#mlops-engineer"
-    assert page.locator("#mlops-engineer").inner_text().endswith("MLOps Engineer")
+    assert page.evaluate("location.hash") == "#3-differences--mlops-engineer"
+    assert page.locator('[id="3-differences--mlops-engineer"]').inner_text().endswith("MLOps Engineer")
     # The text fragment scrolled the sentence itself into view, far down the article.
     page.wait_for_function("window.scrollY > 500")
     assert _in_viewport(page, "5. " + ROLLBACK_TEXT)
