@@ -44,9 +44,8 @@ class Service:
         with self._lock:
             self.searcher = searcher
             self.load_error = None
-    loaded_at: float | None = None  # Unix time the served searcher was swapped in
-    reload_error: str | None = None  # why the last published version could not be swapped in
-    _failed_version: str | None = field(default=None, repr=False)  # not retried until CURRENT moves on
+            self.reload_error = None
+            self.loaded_at = time.time()
         return searcher
 
     @property
