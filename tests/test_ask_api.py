@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.conftest import ROOT
-from tests.test_api import client  # noqa: F401  (the app over the small index, one per test)
 
 
 def test_ask_names_the_role_with_evidence(client):
