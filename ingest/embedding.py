@@ -44,7 +44,7 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model would see for text, special tokens included, before any truncation."""
-        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self.model.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
 
     def encode(self, texts: Sequence[str], progress: bool = False,
                on_progress: Callable[[int, int], None] | None = None,
