@@ -116,7 +116,7 @@ def build_index(
             units = [(p.hash, embed_text(p.title, p.section, p.text)) for p in passages]
             sentences = sentence_units(passages)
             vectors, fresh = _embed(units + sentences, _reusable(previous), cache, embedder, progress,
-                                       on_progress, read_cache=not full)
+                                    on_progress, read_cache=not full)
             embeddings = _stack([vectors[k] for k, _ in units], embedder.dimension)
             sentence_embeddings = _stack([vectors[k] for k, _ in sentences], embedder.dimension)
             cache.touch(k for k, _ in units + sentences)
