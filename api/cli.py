@@ -74,7 +74,7 @@ def _searcher(index: Optional[Path]):
         idx = SearchIndex.load(s.index_dir, s.model)
     except StoreError as exc:
         _fail(str(exc))
-    return Searcher(idx, Embedder(s.model, s.device, s.batch_size), s.search_config())
+    return Searcher(idx, Embedder(s.model, s.device, s.batch_size), s.search_config(), s.role_config())
 
 
 @app.command()

@@ -120,8 +120,8 @@ class ReindexResponse(BaseModel):
     phase: str | None = Field(None, description="waiting, reading, embedding, writing or publishing")
     started_at: str | None
     finished_at: str | None
-    embedded: int = Field(description="Passages embedded so far")
-    to_embed: int = Field(description="Passages this reindex has to embed")
+    embedded: int = Field(description="Texts (passages and their sentences) embedded so far")
+    to_embed: int = Field(description="Texts (passages and their sentences) this reindex has to embed")
     summary: dict | None = Field(None, description="The ingest summary, as `rolesearch ingest --json` prints it")
     error: str | None
 

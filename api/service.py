@@ -40,7 +40,7 @@ class Service:
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
         index = SearchIndex.load(self.settings.index_dir, self.settings.model, version)
-        searcher = Searcher(index, self.embedder, self.settings.search_config())
+        searcher = Searcher(index, self.embedder, self.settings.search_config(), self.settings.role_config())
         with self._lock:
             self.searcher = searcher
             self.load_error = None

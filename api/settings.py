@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=1)
     rrf_dense_weight: float = Field(1.0, ge=0.0)
     max_per_section: int = Field(2, ge=0)
+    sentence_vectors: bool = True  # rank a passage by the best of its vector and its sentences' vectors
+    section_weight: float = Field(0.25, ge=0.0)  # lexical weight of the heading path (passage text: 1)
+    title_weight: float = Field(0.25, ge=0.0)  # lexical weight of the article title
+    role_prior: float = Field(0.1, ge=0.0)  # hybrid, ownership questions: boost of passages naming a role's duty
 
     # Index lifecycle: hot reload, admin reindex, embedding cache.
     reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
@@ -78,7 +82,8 @@ class Settings(BaseSettings):
         """The ranking knobs these settings ask for."""
         return SearchConfig(
             candidates=self.candidates, fusion=self.fusion, rrf_k=self.rrf_k, rrf_dense_weight=self.rrf_dense_weight,
-            alpha=self.alpha, max_per_section=self.max_per_section,
+            alpha=self.alpha, max_per_section=self.max_per_section, sentence_vectors=self.sentence_vectors,
+            role_prior=self.role_prior, section_weight=self.section_weight, title_weight=self.title_weight,
         )
 
     def answer_config(self) -> AnswerConfig:

@@ -1,11 +1,18 @@
-"""The lexical index: bm25s over the same passages (and their title and section), English stems."""
+"""The lexical index: bm25s over the same passages, one BM25 index per field, English stems.
+
+Fields: "text" (the passage), "section" (its heading path), "title" (its article's title). A
+query's lexical score is a weighted sum of its BM25 score in each field (search.searcher's
+field_weights): a heading word counts, but less than the same word in the passage, and the
+title, shared by every passage of an article, counts least. A BEIR index has only "text".
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import bm25s
 import numpy as np
@@ -38,14 +45,45 @@ def build_lexical(texts: Sequence[str]) -> bm25s.BM25:
     return retriever
 
 
-def save_lexical(retriever: bm25s.BM25, folder: Path) -> None:
-    """Write the index into folder/lexical."""
-    retriever.save(str(Path(folder) / "lexical"))
+@dataclass(frozen=True)
+class LexicalIndex:
+    """One BM25 index per field over the same passages (row i <-> passage i in each)."""
+
+    fields: dict[str, bm25s.BM25]
+
+    @property
+    def text(self) -> bm25s.BM25:
+        """The passage-text field (idf for highlights comes from it)."""
+        return self.fields["text"]
+
+    def scores(self, query: str, weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """Sum over fields of weight * BM25 score of every passage (a field without a weight weighs 1)."""
+        weights = weights or {}
+        total = None
+        for name, retriever in self.fields.items():
+            w = weights.get(name, 1.0)
+            if w:
+                part = w * lexical_scores(retriever, query)
+                total = part if total is None else total + part
+        return total if total is not None else np.zeros(int(self.text.scores["num_docs"]), dtype=np.float32)
 
 
-def load_lexical(folder: Path) -> bm25s.BM25:
-    """Read folder/lexical, written by save_lexical."""
-    return bm25s.BM25.load(str(Path(folder) / "lexical"), mmap=False)
+def build_lexical_fields(fields: Mapping[str, Sequence[str]]) -> LexicalIndex:
+    """A BM25 index per field; every field lists one text per passage, in the same order; "text" is required."""
+    if "text" not in fields:
+        raise ValueError("a lexical index needs a text field")
+    return LexicalIndex({name: build_lexical(texts) for name, texts in fields.items()})
+
+
+def save_lexical(index: LexicalIndex, folder: Path) -> None:
+    """Write each field's index into folder/lexical/<field>."""
+    for name, retriever in index.fields.items():
+        retriever.save(str(Path(folder) / "lexical" / name))
+
+
+def load_lexical(folder: Path, names: Sequence[str] = ("text",)) -> LexicalIndex:
+    """Read the fields written by save_lexical."""
+    return LexicalIndex({name: bm25s.BM25.load(str(Path(folder) / "lexical" / name), mmap=False) for name in names})
 
 
 def lexical_scores(retriever: bm25s.BM25, query: str) -> np.ndarray:

@@ -13,8 +13,9 @@ from ingest.articles import Article, ArticleError, list_article_files, read_arti
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
 from ingest.embedding import Embedder
-from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
+from ingest.lexical import LEXICAL_PARAMS, build_lexical_fields, save_lexical
 from ingest.roles import RoleConfig, with_roles
+from ingest.sentence_vectors import sentence_units
 from ingest.store import (
     IndexFiles, IndexNotFound, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish,
     read_manifest, write_version,
@@ -30,6 +31,7 @@ class BuildSummary:
     """What a build did, as printed by `rolesearch ingest --json`.
 
     articles: {added, changed, removed, unchanged, skipped}; passages: {embedded, reused, total};
+    sentences: {embedded, total} (the passages' sentence vectors, see ingest.sentence_vectors);
     skipped lists each file not indexed with its reason; renamed pairs a removed id with an added
     one whose file bytes are identical (its vectors are all reused).
     """
@@ -42,6 +44,7 @@ class BuildSummary:
     reason: str
     skipped: list[dict] = field(default_factory=list)
     renamed: list[dict] = field(default_factory=list)
+    sentences: dict = field(default_factory=dict)  # sentence vectors: {embedded, total}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,12 +113,22 @@ def build_index(
 
         phase("embedding")
         with EmbeddingCache(cache_path(index_dir), embedder.name, embedder.dimension) as cache:
-            embeddings, embedded = _embed(passages, previous, cache, embedder, progress, on_progress,
-                                          read_cache=not full)
-            cache.touch(p.hash for p in passages)
+            units = [(p.hash, embed_text(p.title, p.section, p.text)) for p in passages]
+            sentences = sentence_units(passages)
+            vectors, fresh = _embed(units + sentences, _reusable(previous), cache, embedder, progress,
+                                    on_progress, read_cache=not full)
+            embeddings = _stack([vectors[k] for k, _ in units], embedder.dimension)
+            sentence_embeddings = _stack([vectors[k] for k, _ in sentences], embedder.dimension)
+            cache.touch(k for k, _ in units + sentences)
+            embedded = len({p.hash for p in passages} & fresh)
+            sentences_embedded = len({k for k, _ in sentences} & fresh)
             cache.prune(cache_max_entries)
         phase("writing")
-        lexical = build_lexical([embed_text(p.title, p.section, p.text) for p in passages]) if passages else None
+        lexical = build_lexical_fields({
+            "text": [p.text for p in passages],
+            "section": [" > ".join(p.section) for p in passages],
+            "title": [p.title for p in passages],
+        }) if passages else None
         by_id = {a.id: a for a in articles}
         manifest = Manifest(
             version=new_version_id(),
@@ -134,16 +147,18 @@ def build_index(
             },
             passages=len(passages),
             skipped={s["path"]: s["reason"] for s in skipped},
-            lexical=LEXICAL_PARAMS if lexical is not None else None,
+            lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
+            sentences=len(sentence_embeddings),
         )
         writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-        write_version(index_dir, manifest, passages, embeddings, writers)
+        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings)
         phase("publishing")
         publish(index_dir, manifest.version)
     return BuildSummary(
         version=manifest.version,
         articles={k: len(status[k]) for k in ("added", "changed", "removed", "unchanged")} | {"skipped": len(skipped)},
         passages={"embedded": embedded, "reused": len(passages) - embedded, "total": len(passages)},
+        sentences={"embedded": sentences_embedded, "total": len(sentence_embeddings)},
         seconds=round(time.perf_counter() - t0, 3),
         full_rebuild=previous is None,
         reason=reason,
@@ -206,23 +221,37 @@ def _read_corpus(corpus_dir: Path) -> tuple[list[Article], list[dict]]:
     return articles, skipped
 
 
-def _embed(passages: list[Passage], previous: IndexFiles | None, cache: EmbeddingCache | None,
-           embedder: Embedder, progress: bool, on_progress: ProgressFn | None,
-           read_cache: bool = True) -> tuple[np.ndarray, int]:
-    """Vectors for all passages: reused by hash from the previous version or the cache, the rest embedded.
+def _reusable(previous: IndexFiles | None) -> dict[str, np.ndarray]:
+    """Vectors of the previous version by key: passages by hash, sentences by sentence key."""
+    if previous is None:
+        return {}
+    reuse = {p.hash: previous.embeddings[i] for i, p in enumerate(previous.passages)}
+    if previous.sentence_embeddings is not None:
+        keys = [k for k, _ in sentence_units(previous.passages)]
+        if len(keys) == len(previous.sentence_embeddings):
+            reuse |= dict(zip(keys, previous.sentence_embeddings))
+    return reuse
 
-    New vectors go into the cache group by group as they are made, so a build killed while
-    embedding loses none of the work done.
+
+def _stack(vectors: list[np.ndarray], dimension: int) -> np.ndarray:
+    return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dimension), dtype=np.float32)
+
+
+def _embed(units: list[tuple[str, str]], reuse: dict[str, np.ndarray], cache: EmbeddingCache | None,
+           embedder: Embedder, progress: bool, on_progress: ProgressFn | None,
+           read_cache: bool = True) -> tuple[dict[str, np.ndarray], set[str]]:
+    """A vector for every (key, text) unit: reused by key from the previous version or the cache, the rest embedded.
+
+    Returns vectors by key and the keys that were embedded now. New vectors go into the cache group
+    by group as they are made, so a build killed while embedding loses none of the work done.
     """
-    reuse: dict[str, np.ndarray] = {}
-    if previous is not None:
-        reuse = {p.hash: previous.embeddings[i] for i, p in enumerate(previous.passages)}
+    reuse = dict(reuse)
     if cache is not None and read_cache:
-        reuse |= cache.get_many(p.hash for p in passages if p.hash not in reuse)
+        reuse |= cache.get_many(k for k, _ in units if k not in reuse)
     missing: dict[str, str] = {}
-    for p in passages:
-        if p.hash not in reuse and p.hash not in missing:
-            missing[p.hash] = embed_text(p.title, p.section, p.text)
+    for key, text in units:
+        if key not in reuse and key not in missing:
+            missing[key] = text
     keys = list(missing)
 
     def store(idx: list[int], vectors: np.ndarray) -> None:
@@ -231,6 +260,4 @@ def _embed(passages: list[Passage], previous: IndexFiles | None, cache: Embeddin
 
     fresh = embedder.encode(list(missing.values()), progress=progress, on_progress=on_progress, on_vectors=store)
     reuse.update(zip(keys, fresh))
-    if not passages:
-        return np.zeros((0, embedder.dimension), dtype=np.float32), 0
-    return np.stack([reuse[p.hash] for p in passages]).astype(np.float32), len(missing)
+    return reuse, set(keys)

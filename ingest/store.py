@@ -6,6 +6,7 @@
         manifest.json         build parameters, articles and their hashes, counts
         passages.jsonl        passage metadata, one per line, row i <-> vector i
         embeddings.npy        float32 (n, dim), normalised; reused by incremental builds
+        sentences.npy         float32 (m, dim): every passage's sentences, passage by passage (format 2)
         dense.faiss           inner-product FAISS index over the embeddings
         lexical/              bm25s index over the same passages (when built)
       .lock                   held by the build in progress
@@ -28,7 +29,8 @@ import numpy as np
 
 from ingest.chunking import Passage
 
-FORMAT = 1
+# 2: sentences.npy (sentence vectors of every passage) and manifest "sentences".
+FORMAT = 2
 KEEP_VERSIONS = 3
 
 
@@ -67,6 +69,7 @@ class Manifest:
     format: int = FORMAT
     skipped: dict = field(default_factory=dict)  # path -> reason
     lexical: dict | None = None
+    sentences: int = 0  # rows of sentences.npy (0: no sentence vectors, e.g. a BEIR index)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -86,6 +89,7 @@ class IndexFiles:
     passages: list[Passage]
     embeddings: np.ndarray
     dense: faiss.Index
+    sentence_embeddings: np.ndarray | None = None
 
 
 def new_version_id() -> str:
@@ -120,10 +124,12 @@ def build_dense(embeddings: np.ndarray) -> faiss.Index:
 
 
 def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], embeddings: np.ndarray,
-                  extra_writers=()) -> Path:
+                  extra_writers=(), sentence_embeddings: np.ndarray | None = None) -> Path:
     """Write a complete version into a temporary folder, fsync it, and rename it into versions/."""
     if len(passages) != len(embeddings):
         raise ValueError(f"{len(passages)} passages but {len(embeddings)} embeddings")
+    if manifest.sentences != (0 if sentence_embeddings is None else len(sentence_embeddings)):
+        raise ValueError(f"manifest says {manifest.sentences} sentences but the vectors disagree")
     versions = Path(index_dir) / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     tmp = versions / f".tmp-{manifest.version}"
@@ -135,6 +141,8 @@ def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], 
             for p in passages:
                 f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
         np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
+        if sentence_embeddings is not None:
+            np.save(tmp / "sentences.npy", sentence_embeddings.astype(np.float32))
         faiss.write_index(build_dense(embeddings), str(tmp / "dense.faiss"))
         for write in extra_writers:
             write(tmp)
@@ -228,6 +236,7 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
             passages = [Passage.from_dict(json.loads(line)) for line in f if line.strip()]
         embeddings = np.load(path / "embeddings.npy")
         dense = faiss.read_index(str(path / "dense.faiss"))
+        sentences = np.load(path / "sentences.npy") if manifest.sentences else None
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise IndexCorrupt(f"index version {manifest.version} cannot be read ({exc}): run `rolesearch ingest`") from exc
     if not (len(passages) == manifest.passages == dense.ntotal == len(embeddings)):
@@ -237,7 +246,12 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
         )
     if dense.d != manifest.dimension:
         raise IndexMismatch(f"index vectors have dimension {dense.d}, manifest says {manifest.dimension}")
-    return IndexFiles(path, manifest, passages, embeddings, dense)
+    if sentences is not None and sentences.shape != (manifest.sentences, manifest.dimension):
+        raise IndexCorrupt(
+            f"index version {manifest.version} has {sentences.shape[0]} sentence vectors, manifest says "
+            f"{manifest.sentences}: run `rolesearch ingest`"
+        )
+    return IndexFiles(path, manifest, passages, embeddings, dense, sentences)
 
 
 @contextmanager

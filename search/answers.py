@@ -7,11 +7,8 @@ import re
 from dataclasses import dataclass
 
 from ingest.roles import RoleConfig
+from search.query import is_ownership
 from search.searcher import Hit, SearchResult, Searcher
-
-# "who owns / does / is responsible for / should I call about X", "whose job", "which team".
-_OWNERSHIP = re.compile(r"\b(?:who|whom|whose|who's)\b|\bwhich\s+(?:role|team|engineer|person|people|group|job)s?\b",
-                        re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(?:\d+[.)]\s*|[-*•]\s*)?(?P<label>[^\n:]{3,60}?)\s*(?::|\s[-–—])\s")
 
 
@@ -50,14 +47,6 @@ class AskResult:
     query: str
     answer: Answer
     result: SearchResult
-
-
-def is_ownership(query: str, roles: RoleConfig) -> bool:
-    """A question that asks who does something, not what a named role is ("who is an MLOps engineer's boss?")."""
-    if not _OWNERSHIP.search(query):
-        return False
-    about_role = re.search(rf"\bwho(?:'s|\s+is|\s+are)\s+(?:the\s+|an?\s+)?(?:{roles.mention.pattern})", query, re.IGNORECASE)
-    return about_role is None
 
 
 def best_dense(hits: list[Hit]) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ingest.chunking import Passage, embed_text
 from ingest.embedding import Embedder
-from ingest.lexical import LEXICAL_PARAMS, build_lexical, save_lexical
+from ingest.lexical import LEXICAL_PARAMS, build_lexical_fields, save_lexical
 from ingest.store import Manifest, new_version_id, now_iso, publish, write_version
 from search.index import SearchIndex
 from search.metrics import evaluate_rankings
@@ -121,11 +121,11 @@ def build_beir_index(data: BeirData, index_dir: Path, embedder: Embedder, cache_
     ]
     texts = [embed_text(p.title, p.section, p.text) for p in passages]
     embeddings = cached_encode(embedder, texts, cache_dir, progress)
-    lexical = build_lexical(texts)
+    lexical = build_lexical_fields({"text": texts})  # one field, "title\ntext", as in the published runs
     manifest = Manifest(
         version=new_version_id(), built_at=now_iso(), model=embedder.name, dimension=embedder.dimension,
         max_model_tokens=embedder.max_tokens, chunking={"beir": "one passage per document"},
-        articles={}, passages=len(passages), lexical=LEXICAL_PARAMS,
+        articles={}, passages=len(passages), lexical=LEXICAL_PARAMS | {"fields": ["text"]},
     )
     write_version(index_dir, manifest, passages, embeddings, [lambda folder: save_lexical(lexical, folder)])
     publish(index_dir, manifest.version)

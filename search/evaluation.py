@@ -10,18 +10,43 @@ from search.searcher import Searcher
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A short substring of a passage that answers a question, optionally tied to one article."""
+
+    answer: str
+    article: str | None = None
+
+    def found_in(self, article_id: str, text: str) -> bool:
+        """Whether the passage (article_id, text) contains this answer, in the right article."""
+        return self.answer in text and (self.article is None or self.article == article_id)
+
+
+@dataclass(frozen=True)
 class Question:
-    """A question as a user would ask it, and a short substring of the passage that answers it."""
+    """A question as a user would ask it, and a short substring of the passage that answers it.
+
+    also lists other passages of the corpus that answer the question just as well (the articles
+    overlap); a hit on any of them counts as relevant.
+    """
 
     id: str
     question: str
     answer: str
     article: str | None = None
     roles: tuple[str, ...] = ()
+    also: tuple[Answer, ...] = ()
+
+    @property
+    def answers(self) -> tuple[Answer, ...]:
+        """The expected answer first, then the accepted alternatives."""
+        return (Answer(self.answer, self.article),) + self.also
 
 
 def load_questions(path: Path) -> list[Question]:
-    """Read a JSONL question set: {"id", "question", "answer", "article"?, "roles"?} per line."""
+    """Read a JSONL question set, one question per line.
+
+    {"id", "question", "answer", "article"?, "roles"?, "also"?: [{"answer", "article"?}, ...]}
+    """
     out = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -29,16 +54,17 @@ def load_questions(path: Path) -> list[Question]:
                 continue
             d = json.loads(line)
             try:
-                out.append(Question(d["id"], d["question"], d["answer"], d.get("article"), tuple(d.get("roles") or ())))
+                also = tuple(Answer(a["answer"], a.get("article")) for a in d.get("also") or ())
+                out.append(Question(d["id"], d["question"], d["answer"], d.get("article"), tuple(d.get("roles") or ()), also))
             except KeyError as exc:
                 raise ValueError(f"{path}:{n}: question lacks {exc}") from exc
     return out
 
 
 def first_relevant_rank(ranked_texts: list[tuple[str, str]], question: Question) -> int | None:
-    """Rank (from 1) of the first (article_id, text) that contains the answer, in the right article."""
+    """Rank (from 1) of the first (article_id, text) that contains any accepted answer, in its article."""
     for rank, (article_id, text) in enumerate(ranked_texts, start=1):
-        if question.answer in text and (question.article is None or question.article == article_id):
+        if any(a.found_in(article_id, text) for a in question.answers):
             return rank
     return None
 

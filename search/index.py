@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import faiss
+import numpy as np
 
 from ingest.chunking import Passage
-from ingest.lexical import load_lexical
+from ingest.lexical import LexicalIndex, load_lexical
+from ingest.sentence_vectors import sentence_owners
 from ingest.store import IndexCorrupt, Manifest, load_version
 
 
@@ -20,8 +21,11 @@ class SearchIndex:
     manifest: Manifest
     passages: list[Passage]
     dense: faiss.Index
-    lexical: bm25s.BM25 | None
+    lexical: LexicalIndex | None
     path: Path
+    embeddings: np.ndarray | None = None  # passage vectors, row i <-> passage i
+    sentences: np.ndarray | None = None  # sentence vectors (ingest.sentence_vectors), None when not built
+    sentence_owner: np.ndarray | None = None  # passage index of each sentence row
 
     @property
     def version(self) -> str:
@@ -38,7 +42,15 @@ class SearchIndex:
         lexical = None
         if files.manifest.lexical is not None:
             try:
-                lexical = load_lexical(files.path)
+                lexical = load_lexical(files.path, files.manifest.lexical.get("fields", ["text"]))
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(f"lexical index of {files.manifest.version} cannot be read ({exc})") from exc
-        return cls(files.manifest, files.passages, files.dense, lexical, files.path)
+        owners = None
+        if files.sentence_embeddings is not None:
+            owners = sentence_owners(files.passages)
+            if len(owners) != len(files.sentence_embeddings):
+                raise IndexCorrupt(f"sentence vectors of {files.manifest.version} do not match its passages "
+                                   f"({len(files.sentence_embeddings)} vectors, {len(owners)} sentences): "
+                                   "run `rolesearch ingest`")
+        return cls(files.manifest, files.passages, files.dense, lexical, files.path, files.embeddings,
+                   files.sentence_embeddings, owners)

@@ -10,10 +10,13 @@ import numpy as np
 
 from ingest.chunking import Passage
 from ingest.embedding import Embedder
-from ingest.lexical import lexical_scores, term_idf
+from ingest.lexical import term_idf
+from ingest.roles import RoleConfig
+from ingest.sentence_vectors import best_of
 from search.fusion import convex, ranked, rrf
 from search.highlight import Highlight, highlight
 from search.index import SearchIndex
+from search.query import is_ownership
 
 Mode = Literal["dense", "lexical", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
@@ -29,6 +32,11 @@ class SearchConfig:
     rrf_dense_weight: float = 1.0  # weight of the dense ranking in RRF (lexical weighs 1)
     alpha: float = 0.4  # weight of dense in the convex combination
     max_per_section: int = 2  # 0 turns diversity off
+    sentence_vectors: bool = True  # score a passage by the best of its vector and its sentences' (when indexed)
+    section_weight: float = 0.25  # lexical: weight of the heading-path field (the passage text weighs 1)
+    title_weight: float = 0.25  # lexical: weight of the article-title field
+    role_prior: float = 0.1  # hybrid: added to the fused score of passages attributing a duty to a role,
+    #                          for ownership questions ("who owns X?"); see notes/ranking.md
 
 
 @dataclass(frozen=True)
@@ -59,10 +67,12 @@ class SearchResult:
 class Searcher:
     """Holds one loaded index and the model; safe to share between threads."""
 
-    def __init__(self, index: SearchIndex, embedder: Embedder, config: SearchConfig = SearchConfig()):
+    def __init__(self, index: SearchIndex, embedder: Embedder, config: SearchConfig = SearchConfig(),
+                 roles: RoleConfig | None = None):
         self.index = index
         self.embedder = embedder
         self.config = config
+        self.roles = roles or RoleConfig.load()  # recognises ownership questions (the prior)
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None,
                highlights: bool = True) -> SearchResult:
@@ -74,11 +84,14 @@ class Searcher:
         depth = min(n, max(self.config.candidates, k * 4))
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
+        best_passage = None
         if n and mode in ("dense", "hybrid"):
-            dense = self.dense_scores(query, depth)
+            dense, best_passage = self._dense(query, depth)
         if n and mode in ("lexical", "hybrid") and self.index.lexical is not None:
             lexical = self.lexical_scores(query, depth)
         fused = fuse(dense, lexical, mode, self.config)
+        if mode == "hybrid" and self.config.role_prior and is_ownership(query, self.roles):
+            fused = role_prior(fused, self.index.passages, self.config.role_prior)
         order = _diversify(ranked(fused), self.index.passages, k,
                            self.config.max_per_section if max_per_section is None else max_per_section)
         hits = [
@@ -94,22 +107,39 @@ class Searcher:
             for r, i in enumerate(order, start=1)
         ]
         took = (time.perf_counter() - t0) * 1000
-        # The best cosine over the whole index says whether the corpus speaks to the query at all.
-        extra = {"best_dense": max(dense.values())} if dense else {}
+        # The best cosine of a passage's own vector over the whole index says whether the corpus speaks to
+        # the query at all (a sentence alone matches off-topic queries more easily than a whole passage).
+        extra = {"best_dense": best_passage} if best_passage is not None else {}
         return SearchResult(query, mode, hits, self.index.version, round(took, 2), extra)
 
     def _idf(self, tokens: list[str]) -> dict[str, float]:
-        return term_idf(self.index.lexical, tokens) if self.index.lexical is not None else {}
+        return term_idf(self.index.lexical.text, tokens) if self.index.lexical is not None else {}
 
     def dense_scores(self, query: str, depth: int) -> dict[int, float]:
-        """Cosine similarity of the top depth passages by the dense index."""
+        """Cosine similarity of the top depth passages by the dense index.
+
+        With sentence vectors, a passage's score is the best cosine of its own vector and its
+        sentences' vectors (multi-vector passages, see ingest.sentence_vectors).
+        """
+        return self._dense(query, depth)[0]
+
+    def _dense(self, query: str, depth: int) -> tuple[dict[int, float], float]:
+        """dense_scores, and the best cosine of a passage's own vector over the index."""
         vector = self.embedder.encode_query(query)
-        scores, ids = self.index.dense.search(vector, depth)
-        return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        index = self.index
+        if not (self.config.sentence_vectors and index.sentences is not None and index.embeddings is not None):
+            scores, ids = index.dense.search(vector, depth)
+            out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+            return out, max(out.values())
+        own = index.embeddings @ vector[0]
+        scores = best_of(own, index.sentences @ vector[0], index.sentence_owner)
+        top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
+        return {int(i): float(scores[i]) for i in top}, float(own.max())
 
     def lexical_scores(self, query: str, depth: int) -> dict[int, float]:
         """BM25 score of the top depth passages with a query term (none when no term matches)."""
-        scores = lexical_scores(self.index.lexical, query)
+        weights = {"section": self.config.section_weight, "title": self.config.title_weight}
+        scores = self.index.lexical.scores(query, weights)
         if not scores.any():
             return {}
         top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
@@ -125,6 +155,15 @@ def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: 
     if config.fusion == "convex":
         return convex(dense, lexical, config.alpha)
     return rrf([ranked(dense), ranked(lexical)], k=config.rrf_k, weights=[config.rrf_dense_weight, 1.0])
+
+
+def role_prior(scores: dict[int, float], passages: list[Passage], weight: float) -> dict[int, float]:
+    """Scores with weight added to every passage that attributes its duties to a role (Passage.roles).
+
+    An ownership question is answered by a passage that says who does the thing; one that only
+    describes the thing (a product page, a definition) should not outrank it on wording alone.
+    """
+    return {i: s + weight if passages[i].roles else s for i, s in scores.items()}
 
 
 def _opt(x: float | None) -> float | None:

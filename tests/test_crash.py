@@ -18,6 +18,7 @@ import pytest
 
 from ingest.cache import EmbeddingCache, cache_path
 from ingest.pipeline import build_index
+from ingest.sentence_vectors import sentence_units
 from ingest.store import current_version, load_version
 from search.index import SearchIndex
 from search.searcher import Searcher
@@ -70,8 +71,10 @@ def _assert_clean(index: Path) -> None:
     assert not list(index.glob(".CURRENT.*"))
 
 
-def _new_hashes(index: Path) -> set[str]:
-    return {p.hash for p in load_version(index).passages if p.article_id == NEW_ARTICLE}
+def _keys(index: Path, version: str | None = None) -> set[str]:
+    """Cache keys of a version's vectors: passage hashes and sentence keys."""
+    passages = load_version(index, version).passages
+    return {p.hash for p in passages} | {k for k, _ in sentence_units(passages)}
 
 
 @pytest.mark.parametrize("point", ["embedding", "writing", "publishing", "pointer"])
@@ -97,18 +100,18 @@ def test_killed_build_leaves_last_version_served_and_next_build_completes(site, 
     else:
         assert versions == [published]
         with EmbeddingCache(cache_path(index), embedder.name, embedder.dimension) as cache:
-            before = load_version(index).manifest.passages
-            assert len(cache) == before + 4 * BATCH  # the first group was committed before the kill
+            assert len(cache) == len(_keys(index)) + 4 * BATCH  # the first group was committed before the kill
     _assert_serves(index, published, embedder)
 
     summary = build_index(corpus, index, embedder)
     assert current_version(index) == summary.version != published
     assert summary.articles["added"] == 1
     # vectors committed to the cache before the kill are not embedded again
+    embedded = summary.passages["embedded"] + summary.sentences["embedded"]
     if point == "embedding":
-        assert summary.passages["embedded"] == len(_new_hashes(index)) - 4 * BATCH
+        assert embedded == len(_keys(index) - _keys(index, published)) - 4 * BATCH
     else:
-        assert summary.passages["embedded"] == 0
+        assert embedded == 0
     _assert_serves(index, summary.version, embedder)
     _assert_clean(index)
 

@@ -13,6 +13,7 @@ from ingest.cache import EmbeddingCache, cache_path
 from ingest.chunking import ChunkingParams
 from ingest.embedding import Embedder
 from ingest.pipeline import build_index
+from ingest.sentence_vectors import sentence_units
 from ingest.store import current_version, load_version, version_dir
 from search.index import SearchIndex
 from search.searcher import Searcher
@@ -25,10 +26,12 @@ def _hashes(index_dir, version=None) -> set[str]:
 
 def test_summary_has_the_documented_shape(small_corpus, tmp_path, embedder):
     s = build_index(small_corpus, tmp_path / "index", embedder).to_dict()
-    assert set(s) == {"version", "articles", "passages", "seconds", "full_rebuild", "reason", "skipped", "renamed"}
+    assert set(s) == {"version", "articles", "passages", "sentences", "seconds", "full_rebuild", "reason", "skipped",
+                      "renamed"}
     assert s["articles"] == {"added": 2, "changed": 0, "removed": 0, "unchanged": 0, "skipped": 0}
     assert set(s["passages"]) == {"embedded", "reused", "total"}
     assert s["passages"]["embedded"] == s["passages"]["total"] == load_version(tmp_path / "index").manifest.passages
+    assert s["sentences"]["total"] == load_version(tmp_path / "index").manifest.sentences > s["passages"]["total"]
     assert s["full_rebuild"] is True and s["reason"] == "full build because there is no index yet"
     assert s["seconds"] > 0
 
@@ -159,9 +162,10 @@ def test_failed_build_leaves_the_published_index_untouched(copy_corpus, tmp_path
     assert [p.name for p in (index / "versions").iterdir()] == [published]
     assert Searcher(SearchIndex.load(index), embedder).search("who owns model rollback?", 3).index_version == published
     # the lock is free again, and the vectors made before the failure were kept
+    old = load_version(index).passages
     s = build_index(copy_corpus, index, embedder)
-    new = [p for p in load_version(index).passages if p.article_id == "tenyks-copy"]
-    assert s.passages["embedded"] == len({p.hash for p in new}) - 8
+    keys = lambda passages: {p.hash for p in passages} | {k for k, _ in sentence_units(passages)}  # noqa: E731
+    assert s.passages["embedded"] + s.sentences["embedded"] == len(keys(load_version(index).passages) - keys(old)) - 8
 
 
 def test_progress_bar_shows_rate_on_stderr(small_corpus, tmp_path, embedder, capsys):
@@ -191,7 +195,7 @@ def test_damaged_cache_is_set_aside_not_fatal(small_corpus, small_index, embedde
     assert s.articles["added"] == 1 and s.passages["embedded"] >= 1
     assert list(path.parent.glob("*.corrupt-*"))
     with EmbeddingCache(path, embedder.name, embedder.dimension) as cache:
-        assert len(cache) == s.passages["embedded"]
+        assert len(cache) == s.passages["embedded"] + s.sentences["embedded"]
 
 
 def test_cache_prunes_least_recently_used(tmp_path):

@@ -25,15 +25,15 @@ def test_question_set_floor(corpus_searcher):
     questions = load_questions(DATA / "questions.jsonl")
     assert len(questions) >= 30
     result = evaluate_questions(corpus_searcher, questions, "hybrid")
-    # Floors measured honestly on this question set; see the README for the figures.
-    assert result["hit@3"] >= 0.64, result
-    assert result["mrr@10"] >= 0.55, result
+    # Floors measured honestly on this question set (hit@3 0.774, MRR@10 0.722); see notes/ranking.md.
+    assert result["hit@3"] >= 0.76, result
+    assert result["mrr@10"] >= 0.70, result
 
 
 def test_hybrid_beats_dense_and_lexical_on_the_question_set(corpus_searcher):
     questions = load_questions(DATA / "questions.jsonl")
     mrr = {m: evaluate_questions(corpus_searcher, questions, m)["mrr@10"] for m in ("dense", "lexical", "hybrid")}
-    # Measured: dense 0.497, lexical 0.453, hybrid 0.565.
+    # Measured: dense 0.673, lexical 0.562, hybrid 0.722.
     assert mrr["hybrid"] > max(mrr["dense"], mrr["lexical"]) + 0.03, mrr
 
 

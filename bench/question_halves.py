@@ -1,0 +1,49 @@
+"""hit@1, hit@3 and MRR@10 on the odd and even halves of a question set (by id number) and on all of it.
+
+Ranking knobs are chosen on the odd half only; the even half is the held-out check (notes/ranking.md).
+
+    .venv/bin/python bench/question_halves.py --index /tmp/rank-idx [--questions tests/data/questions.jsonl] [--mode hybrid]
+
+Settings come from ROLESEARCH_* variables as everywhere else (e.g. ROLESEARCH_ROLE_PRIOR=0 to ablate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.settings import Settings  # noqa: E402
+from ingest.embedding import Embedder  # noqa: E402
+from search.evaluation import first_relevant_rank, load_questions, question_metrics  # noqa: E402
+from search.index import SearchIndex  # noqa: E402
+from search.searcher import Searcher  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--index", type=Path, default=None)
+    ap.add_argument("--questions", type=Path, default=Path("tests/data/questions.jsonl"))
+    ap.add_argument("--mode", default="hybrid")
+    args = ap.parse_args()
+    s = Settings()
+    searcher = Searcher(SearchIndex.load(args.index or s.index_dir, s.model), Embedder(s.model, s.device),
+                        s.search_config(), s.role_config())
+    ranks = {}
+    for q in load_questions(args.questions):
+        hits = searcher.search(q.question, k=10, mode=args.mode, highlights=False).hits
+        ranks[q.id] = first_relevant_rank([(h.passage.article_id, h.passage.text) for h in hits], q)
+    number = {qid: int(re.sub(r"\D", "", qid) or 0) for qid in ranks}
+    halves = {"odd": [r for q, r in ranks.items() if number[q] % 2 == 1],
+              "even": [r for q, r in ranks.items() if number[q] % 2 == 0], "all": list(ranks.values())}
+    for name, rs in halves.items():
+        m = question_metrics(rs)
+        print(f"{args.mode:8s} {name:4s} hit@1 {m['hit@1']:.3f}  hit@3 {m['hit@3']:.3f}  MRR@10 {m['mrr@10']:.3f}  ({len(rs)})")
+    print("misses (rank > 3): " + " ".join(f"{q}:{r}" for q, r in ranks.items() if r is None or r > 3))
+
+
+if __name__ == "__main__":
+    main()

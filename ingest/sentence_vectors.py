@@ -1,0 +1,47 @@
+"""Sentence vectors: each passage is also embedded sentence by sentence (multi-vector passages).
+
+A long passage's vector averages all it says, so a question about one of its sentences (one
+duty in a list of five) can rank it below a passage that is vaguely about everything. Searching
+scores a passage by the best of its own vector and its sentences' vectors. A sentence is
+embedded alone (no title or heading: the passage vector already carries those), and its vector
+is keyed by a hash of its text, so incremental builds and the embedding cache reuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import numpy as np
+
+from ingest.chunking import Passage
+from ingest.sentences import sentence_spans
+
+
+def passage_sentences(text: str) -> list[str]:
+    """The sentences (or lines) of a passage's text, in order."""
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def sentence_key(sentence: str) -> str:
+    """Cache key of a sentence's vector; its own namespace, so it never equals a passage hash."""
+    return "s:" + hashlib.sha256(sentence.encode()).hexdigest()[:16]
+
+
+def sentence_units(passages: Iterable[Passage]) -> list[tuple[str, str]]:
+    """(key, sentence) for every sentence of every passage, passage by passage: row i of the sentence vectors."""
+    return [(sentence_key(s), s) for p in passages for s in passage_sentences(p.text)]
+
+
+def sentence_owners(passages: Iterable[Passage]) -> np.ndarray:
+    """For each sentence row, the index of its passage."""
+    owners = [i for i, p in enumerate(passages) for _ in passage_sentences(p.text)]
+    return np.asarray(owners, dtype=np.int64)
+
+
+def best_of(passage_scores: np.ndarray, sentence_scores: np.ndarray, owners: np.ndarray) -> np.ndarray:
+    """Each passage's score: the larger of its own and its best sentence's."""
+    best = np.array(passage_scores, dtype=np.float32, copy=True)
+    if len(owners):
+        np.maximum.at(best, owners, sentence_scores.astype(np.float32))
+    return best
