@@ -18,7 +18,7 @@ import bm25s
 import numpy as np
 import Stemmer
 
-LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
+LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 
@@ -30,7 +30,7 @@ def _stemmer() -> Stemmer.Stemmer:
 def analyze(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, stemmed tokens: the same analysis for passages and queries."""
     return bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        list(texts), stopwords=LEXICAL_PARAMS["stopwords"], stemmer=_stemmer(), return_ids=False, show_progress=False
     )
 
 
