@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
         app.state.service = service
         app.state.reindexer = Reindexer(service, app.state.metrics)
         watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
-        app.state.roles = settings.role_config()
         yield
         if watcher is not None:
             watcher.cancel()

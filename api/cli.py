@@ -65,6 +65,7 @@ def ingest(
 
 def _searcher(index: Optional[Path]):
     from ingest.embedding import Embedder
+    from ingest.roles import RolesError
     from ingest.store import StoreError
     from search.index import SearchIndex
     from search.searcher import Searcher
@@ -72,9 +73,10 @@ def _searcher(index: Optional[Path]):
     s = _settings(index_dir=index)
     try:
         idx = SearchIndex.load(s.index_dir, s.model)
-    except StoreError as exc:
+        roles = s.role_config()
+    except (StoreError, RolesError) as exc:
         _fail(str(exc))
-    return Searcher(idx, Embedder(s.model, s.device, s.batch_size), s.search_config(), s.role_config())
+    return Searcher(idx, Embedder(s.model, s.device, s.batch_size), s.search_config(), roles)
 
 
 @app.command()
@@ -118,7 +120,6 @@ def ask(
 
     from api.models import SearchRequest
     from api.responses import ask_response
-    from ingest.roles import RolesError
     from search.answers import ask as answer_question
 
     try:
@@ -126,12 +127,8 @@ def ask(
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
     s = _settings(index_dir=index)
-    try:
-        roles = s.role_config()
-    except RolesError as exc:
-        _fail(str(exc))
     searcher = _searcher(index)
-    body = ask_response(answer_question(searcher, req.q, roles, s.answer_config(), req.k), searcher.index.articles)
+    body = ask_response(answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k), searcher.index.articles)
     if as_json:
         typer.echo(body.model_dump_json(indent=2))
         return

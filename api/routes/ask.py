@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SearcherDep, ServiceDep
@@ -15,18 +15,18 @@ from search.answers import ask
 router = APIRouter(tags=["answers"])
 
 
-async def _run(request: Request, service: ServiceDep, searcher: SearcherDep, req: SearchRequest) -> AskResponse:
+async def _run(service: ServiceDep, searcher: SearcherDep, req: SearchRequest) -> AskResponse:
     # Answers are built from hybrid ranking; `mode` is accepted for symmetry with /search and ignored.
-    result = await run_in_threadpool(ask, searcher, req.q, request.app.state.roles, service.settings.answer_config(), req.k)
+    # The roles are the ones the served searcher was built with, so a reload brings both together.
+    result = await run_in_threadpool(ask, searcher, req.q, searcher.roles, service.settings.answer_config(), req.k)
     return ask_response(result, searcher.index.articles)
 
 
 @router.get("/ask", response_model=AskResponse, summary="Answer a question: the owning roles with evidence")
-async def ask_get(request: Request, req: Annotated[SearchRequest, Query()], service: ServiceDep,
-                  searcher: SearcherDep) -> AskResponse:
-    return await _run(request, service, searcher, req)
+async def ask_get(req: Annotated[SearchRequest, Query()], service: ServiceDep, searcher: SearcherDep) -> AskResponse:
+    return await _run(service, searcher, req)
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question (JSON body)")
-async def ask_post(request: Request, req: SearchRequest, service: ServiceDep, searcher: SearcherDep) -> AskResponse:
-    return await _run(request, service, searcher, req)
+async def ask_post(req: SearchRequest, service: ServiceDep, searcher: SearcherDep) -> AskResponse:
+    return await _run(service, searcher, req)
