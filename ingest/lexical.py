@@ -59,11 +59,12 @@ class LexicalIndex:
     def scores(self, query: str, weights: Mapping[str, float] | None = None) -> np.ndarray:
         """Sum over fields of weight * BM25 score of every passage (a field without a weight weighs 1)."""
         weights = weights or {}
+        tokens = analyze([query])[0]  # once for all fields: they share the analyser
         total = None
         for name, retriever in self.fields.items():
             w = weights.get(name, 1.0)
             if w:
-                part = w * lexical_scores(retriever, query)
+                part = w * lexical_scores(retriever, tokens)
                 total = part if total is None else total + part
         return total if total is not None else np.zeros(int(self.text.scores["num_docs"]), dtype=np.float32)
 
@@ -86,9 +87,8 @@ def load_lexical(folder: Path, names: Sequence[str] = ("text",)) -> LexicalIndex
     return LexicalIndex({name: bm25s.BM25.load(str(Path(folder) / "lexical" / name), mmap=False) for name in names})
 
 
-def lexical_scores(retriever: bm25s.BM25, query: str) -> np.ndarray:
-    """BM25 score of every passage for the query (zeros when no query term is in the index)."""
-    tokens = analyze([query])[0]
+def lexical_scores(retriever: bm25s.BM25, tokens: Sequence[str]) -> np.ndarray:
+    """BM25 score of every passage for analysed query tokens (zeros when none is in the index)."""
     n = int(retriever.scores["num_docs"])
     ids = retriever.get_tokens_ids(tokens)
     if not ids:

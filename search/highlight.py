@@ -20,15 +20,25 @@ class Highlight(NamedTuple):
 
 def highlight(query: str, text: str, idf: Callable[[list[str]], Mapping[str, float]] | None = None) -> Highlight:
     """The sentence sharing the most (idf-weighted) query terms; the first sentence when none shares any."""
+    return best_sentence(query_terms(query, idf), text)
+
+
+def query_terms(query: str, idf: Callable[[list[str]], Mapping[str, float]] | None = None) -> dict[str, float]:
+    """The query's analysed terms with their weights (idf when given, else 1): computed once per query."""
+    terms = sorted(set(analyze([query])[0]))
+    weights = idf(terms) if idf and terms else {}
+    return {t: weights.get(t, 1.0) for t in terms}
+
+
+def best_sentence(terms: Mapping[str, float], text: str) -> Highlight:
+    """The sentence of text sharing the most weighted terms (see query_terms)."""
     spans = sentence_spans(text)
     if not spans:
         return Highlight(text, 0, len(text))
-    terms = set(analyze([query])[0])
-    weights = idf(sorted(terms)) if idf and terms else {}
     sentences = analyze([text[s:e] for s, e in spans])
 
     def score(tokens: list[str]) -> float:
-        return sum(weights.get(t, 1.0) for t in terms.intersection(tokens))
+        return sum(terms[t] for t in terms.keys() & set(tokens))
 
     scores = [score(tokens) for tokens in sentences]
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))

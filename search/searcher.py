@@ -14,7 +14,7 @@ from ingest.lexical import term_idf
 from ingest.roles import RoleConfig
 from ingest.sentence_vectors import best_of
 from search.fusion import convex, ranked, rrf
-from search.highlight import Highlight, highlight
+from search.highlight import Highlight, best_sentence, query_terms
 from search.index import SearchIndex
 from search.query import is_ownership
 
@@ -94,6 +94,7 @@ class Searcher:
             fused = role_prior(fused, self.index.passages, self.config.role_prior)
         order = _diversify(ranked(fused), self.index.passages, k,
                            self.config.max_per_section if max_per_section is None else max_per_section)
+        terms = query_terms(query, self._idf) if highlights else {}
         hits = [
             Hit(
                 rank=r,
@@ -102,7 +103,7 @@ class Searcher:
                 dense=_opt(dense.get(i)) if mode != "lexical" else None,
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
-                highlight=highlight(query, self.index.passages[i].text, self._idf) if highlights else None,
+                highlight=best_sentence(terms, self.index.passages[i].text) if highlights else None,
             )
             for r, i in enumerate(order, start=1)
         ]
