@@ -208,7 +208,7 @@ def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool,
         return
     typer.echo(f"{folder} ({split}), {s.model}")
     for m, r in results.items():
-        typer.echo(f"{m:8s} nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
+        typer.echo(f"{m:13s} nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
 
 
 def main() -> None:

@@ -38,11 +38,12 @@ class Settings(BaseSettings):
 
     fusion: Literal["rrf", "convex"] = "convex"
     rrf_k: float = 60.0
-    alpha: float = Field(0.4, ge=0.0, le=1.0)
+    alpha: float = Field(0.6, ge=0.0, le=1.0)
     candidates: int = Field(100, ge=1)
     rrf_dense_weight: float = Field(1.0, ge=0.0)
     max_per_section: int = Field(2, ge=0)
     sentence_vectors: bool = True  # rank a passage by the best of its vector and its sentences' vectors
+    sentence_weight: float = Field(0.6, ge=0.0, le=1.0)  # share of the best sentence in a passage's dense score
     section_weight: float = Field(0.25, ge=0.0)  # lexical weight of the heading path (passage text: 1)
     title_weight: float = Field(0.25, ge=0.0)  # lexical weight of the article title
     role_prior: float = Field(0.1, ge=0.0)  # hybrid, ownership questions: boost of passages naming a role's duty
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
         return SearchConfig(
             candidates=self.candidates, fusion=self.fusion, rrf_k=self.rrf_k, rrf_dense_weight=self.rrf_dense_weight,
             alpha=self.alpha, max_per_section=self.max_per_section, sentence_vectors=self.sentence_vectors,
+            sentence_weight=self.sentence_weight,
             role_prior=self.role_prior, section_weight=self.section_weight, title_weight=self.title_weight,
         )
 

@@ -1,8 +1,8 @@
 """How far any choice among the rankers could go on a question set: the per-question oracle bound.
 
 For each question, the rank of the first relevant passage by dense (passage vectors only),
-dense (passage and sentence vectors, the default), lexical and hybrid, as the service ranks
-them (top 10, section diversity). The oracle takes, per question, the best of those ranks:
+dense (the best of passage and sentence vectors), dense as configured (a blend of the two),
+lexical and hybrid, as the service ranks them (top 10, section diversity). The oracle takes, per question, the best of those ranks:
 no rule that picks or weights one ranker per question can beat it, so when the oracle falls
 short of a target, better fusion alone cannot reach it (notes/ranking.md, "The ceiling").
 
@@ -34,8 +34,10 @@ def main() -> None:
     index, embedder, roles = SearchIndex.load(args.index or s.index_dir, s.model), Embedder(s.model, s.device), s.role_config()
     default = Searcher(index, embedder, s.search_config(), roles)
     passage_only = Searcher(index, embedder, dataclasses.replace(s.search_config(), sentence_vectors=False), roles)
+    best_sentence = Searcher(index, embedder, dataclasses.replace(s.search_config(), sentence_weight=1.0), roles)
     rankers = {
         "dense-passage": lambda q: passage_only.search(q, k=10, mode="dense", highlights=False),
+        "dense-max": lambda q: best_sentence.search(q, k=10, mode="dense", highlights=False),
         "dense": lambda q: default.search(q, k=10, mode="dense", highlights=False),
         "lexical": lambda q: default.search(q, k=10, mode="lexical", highlights=False),
         "hybrid": lambda q: default.search(q, k=10, mode="hybrid", highlights=False),

@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/tune_scifact.py [--beir ../shared/benchmarks/scifact] [--split train]
 
-Dense and lexical candidates are computed once per query; each setting then only re-fuses them.
+Lexical candidates are computed once per query, dense ones once per sentence weight; each
+setting then only re-fuses them. sentence_weight 0 is the document's own vector alone.
 """
 
 from __future__ import annotations
@@ -27,22 +28,32 @@ def main() -> None:
         raise SystemExit("tune on train; the test split is for reporting")
     data = load_beir(args.beir, args.split)
     embedder = Embedder()
+    weights = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # sentence_weight: 0 ignores the sentence vectors
     with tempfile.TemporaryDirectory() as tmp:
-        searcher = Searcher(build_beir_index(data, Path(tmp) / "index", embedder, default_cache_dir()), embedder)
-        ids = [p.id for p in searcher.index.passages]
+        index = build_beir_index(data, Path(tmp) / "index", embedder, default_cache_dir())
+        ids = [p.id for p in index.passages]
         depth = 4 * DEPTH
-        cands = {qid: (searcher.dense_scores(q, depth), searcher.lexical_scores(q, depth)) for qid, q in data.queries.items()}
+        lexical = {qid: Searcher(index, embedder).lexical_scores(q, depth) for qid, q in data.queries.items()}
+        dense = {}
+        for w in weights:
+            searcher = Searcher(index, embedder, SearchConfig(sentence_weight=w))
+            dense[w] = {qid: searcher.dense_scores(q, depth) for qid, q in data.queries.items()}
 
-    def score(config: SearchConfig) -> float:
-        rankings = {qid: [ids[i] for i in ranked(fuse(d, l, "hybrid", config))[:DEPTH]] for qid, (d, l) in cands.items()}
+    def score(config: SearchConfig, mode: str = "hybrid") -> float:
+        d = dense[config.sentence_weight]
+        rankings = {qid: [ids[i] for i in ranked(fuse(d[qid], lexical[qid], mode, config))[:DEPTH]] for qid in lexical}
         return evaluate_rankings(rankings, data.qrels)["ndcg@10"]
 
-    results = []
-    for k in (1, 2, 5, 10, 20, 40, 60, 100):
-        for w in (0.5, 0.75, 1.0, 1.25, 1.5, 2.0):
-            results.append((score(SearchConfig(fusion="rrf", rrf_k=k, rrf_dense_weight=w)), f"rrf k={k} dense_weight={w}"))
-    for alpha in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        results.append((score(SearchConfig(fusion="convex", alpha=alpha)), f"convex alpha={alpha}"))
+    results = [(score(SearchConfig(), "lexical"), "lexical")]
+    for w in weights:
+        results.append((score(SearchConfig(sentence_weight=w), "dense"), f"dense sentence_weight={w}"))
+        for k in (1, 10, 60):
+            for rw in (0.75, 1.0, 1.5):
+                results.append((score(SearchConfig(fusion="rrf", rrf_k=k, rrf_dense_weight=rw, sentence_weight=w)),
+                                f"rrf k={k} dense_weight={rw} sentence_weight={w}"))
+        for alpha in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            results.append((score(SearchConfig(fusion="convex", alpha=alpha, sentence_weight=w)),
+                            f"convex alpha={alpha} sentence_weight={w}"))
     for s, name in sorted(results, reverse=True):
         print(f"{s:.4f}  {name}")
 

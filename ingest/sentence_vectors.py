@@ -2,9 +2,10 @@
 
 A long passage's vector averages all it says, so a question about one of its sentences (one
 duty in a list of five) can rank it below a passage that is vaguely about everything. Searching
-scores a passage by the best of its own vector and its sentences' vectors. A sentence is
-embedded alone (no title or heading: the passage vector already carries those), and its vector
-is keyed by a hash of its text, so incremental builds and the embedding cache reuse it.
+scores a passage by a blend of its own cosine and the best of its own and its sentences'
+cosines (blend). A sentence is embedded alone (no title or heading: the passage vector
+already carries those), and its vector is keyed by a hash of its text, so incremental builds
+and the embedding cache reuse it.
 """
 
 from __future__ import annotations
@@ -45,3 +46,13 @@ def best_of(passage_scores: np.ndarray, sentence_scores: np.ndarray, owners: np.
     if len(owners):
         np.maximum.at(best, owners, sentence_scores.astype(np.float32))
     return best
+
+
+def blend(passage_scores: np.ndarray, sentence_scores: np.ndarray, owners: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) * own score + weight * best_of: weight 1 is best_of, 0 ignores the sentences.
+
+    A sentence alone can match a query that the passage as a whole does not answer; keeping part
+    of the passage's own score lets the whole passage temper its best sentence.
+    """
+    own = np.asarray(passage_scores, dtype=np.float32)
+    return (1.0 - weight) * own + weight * best_of(own, sentence_scores, owners)

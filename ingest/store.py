@@ -69,7 +69,7 @@ class Manifest:
     format: int = FORMAT
     skipped: dict = field(default_factory=dict)  # path -> reason
     lexical: dict | None = None
-    sentences: int = 0  # rows of sentences.npy (0: no sentence vectors, e.g. a BEIR index)
+    sentences: int = 0  # rows of sentences.npy (0: no sentence vectors)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)

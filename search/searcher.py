@@ -12,7 +12,7 @@ from ingest.chunking import Passage
 from ingest.embedding import Embedder
 from ingest.lexical import term_idf
 from ingest.roles import RoleConfig
-from ingest.sentence_vectors import best_of
+from ingest.sentence_vectors import blend
 from search.fusion import convex, ranked, rrf
 from search.highlight import Highlight, best_sentence, query_terms
 from search.index import SearchIndex
@@ -24,15 +24,16 @@ MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Ranking knobs (tuned on SciFact's train split; see README)."""
+    """Ranking knobs (alpha and sentence_weight tuned on SciFact's train split; see README)."""
 
     candidates: int = 100  # per ranker, before fusion
     fusion: Literal["rrf", "convex"] = "convex"
     rrf_k: float = 60.0
     rrf_dense_weight: float = 1.0  # weight of the dense ranking in RRF (lexical weighs 1)
-    alpha: float = 0.4  # weight of dense in the convex combination
+    alpha: float = 0.6  # weight of dense in the convex combination
     max_per_section: int = 2  # 0 turns diversity off
-    sentence_vectors: bool = True  # score a passage by the best of its vector and its sentences' (when indexed)
+    sentence_vectors: bool = True  # also score a passage by its best sentence's vector (when indexed)
+    sentence_weight: float = 0.6  # dense = (1 - w) * own cosine + w * max(own, best sentence cosine)
     section_weight: float = 0.25  # lexical: weight of the heading-path field (the passage text weighs 1)
     title_weight: float = 0.25  # lexical: weight of the article-title field
     role_prior: float = 0.1  # hybrid: added to the fused score of passages attributing a duty to a role,
@@ -119,8 +120,8 @@ class Searcher:
     def dense_scores(self, query: str, depth: int) -> dict[int, float]:
         """Cosine similarity of the top depth passages by the dense index.
 
-        With sentence vectors, a passage's score is the best cosine of its own vector and its
-        sentences' vectors (multi-vector passages, see ingest.sentence_vectors).
+        With sentence vectors, a passage's score blends its own cosine with the best of its own and
+        its sentences' cosines (multi-vector passages, see ingest.sentence_vectors.blend).
         """
         return self._dense(query, depth)[0]
 
@@ -133,7 +134,7 @@ class Searcher:
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
             return out, max(out.values())
         own = index.embeddings @ vector[0]
-        scores = best_of(own, index.sentences @ vector[0], index.sentence_owner)
+        scores = blend(own, index.sentences @ vector[0], index.sentence_owner, self.config.sentence_weight)
         top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
         return {int(i): float(scores[i]) for i in top}, float(own.max())
 

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from search.beir import BeirError, cached_encode, evaluate_beir, load_beir
+from search.beir import BeirError, build_beir_index, cached_encode, evaluate_beir, load_beir
+from search.searcher import SearchConfig
 from tests.conftest import ROOT
 
 DOCS = [
@@ -48,10 +49,24 @@ def test_load_keeps_the_judged_queries(beir_dir):
 
 def test_evaluate_beir_ranks_the_judged_documents_first(beir_dir, embedder, tmp_path):
     results = evaluate_beir(beir_dir, embedder, "test", cache_dir=tmp_path / "cache")
-    assert set(results) == {"dense", "lexical", "hybrid"}
+    assert list(results) == ["dense-passage", "dense", "lexical", "hybrid"]
     for figures in results.values():
         assert figures == {"ndcg@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
-    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    # one file of document vectors, one of their sentences' vectors
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_beir_index_has_a_vector_per_sentence(beir_dir, embedder, tmp_path):
+    data = load_beir(beir_dir, "test")
+    index = build_beir_index(data, tmp_path / "index", embedder, None)
+    assert index.sentences.shape == (len(DOCS), embedder.dimension)  # each tiny document is one sentence
+    assert list(index.sentence_owner) == [0, 1, 2, 3, 4]
+    assert build_beir_index(data, tmp_path / "plain", embedder, None, sentences=False).sentences is None
+
+
+def test_without_sentence_vectors_there_is_no_dense_passage_row(beir_dir, embedder):
+    results = evaluate_beir(beir_dir, embedder, "test", SearchConfig(sentence_vectors=False))
+    assert list(results) == ["dense", "lexical", "hybrid"]
 
 
 def test_cached_embeddings_are_reused_by_model_and_text(embedder, tmp_path, monkeypatch):
@@ -76,7 +91,7 @@ def test_cli_eval_beir_json(beir_dir, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
-    assert set(body) == {"dense", "lexical", "hybrid"}
+    assert set(body) == {"dense-passage", "dense", "lexical", "hybrid"}
     assert set(body["hybrid"]) == {"ndcg@10", "recall@100", "mrr@10"}
     bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--beir", str(tmp_path / "nowhere")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)

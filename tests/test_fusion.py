@@ -6,6 +6,9 @@ import math
 
 import pytest
 
+import numpy as np
+
+from ingest.sentence_vectors import best_of, blend
 from search.fusion import convex, minmax, ranked, rrf
 from search.metrics import evaluate_rankings, mrr_at_k, ndcg_at_k, recall_at_k
 from search.searcher import SearchConfig, fuse
@@ -46,6 +49,15 @@ def test_fuse_follows_mode_and_config():
     assert fuse(dense, lexical, "hybrid", SearchConfig(fusion="convex", alpha=0.3)) == pytest.approx(
         {1: 0.3, 2: 0.7, 3: 0.0})
 
+
+def test_sentence_blend_by_hand():
+    own = np.array([0.5, 0.4, 0.3])
+    sentences = np.array([0.9, 0.2, 0.35, 0.1])  # two sentences of passage 0, one each of 1 and 2
+    owners = np.array([0, 0, 1, 2])
+    assert best_of(own, sentences, owners) == pytest.approx([0.9, 0.4, 0.3])  # a sentence never lowers a passage
+    assert blend(own, sentences, owners, 0.6) == pytest.approx([0.4 * 0.5 + 0.6 * 0.9, 0.4, 0.3])
+    assert blend(own, sentences, owners, 1.0) == pytest.approx(best_of(own, sentences, owners))
+    assert blend(own, sentences, owners, 0.0) == pytest.approx(own)
 
 def test_ndcg_recall_mrr_by_hand():
     judged = {"a": 1, "b": 1}
