@@ -19,7 +19,7 @@ class AnswerConfig:
     passages: int = 5  # the top hits roles are aggregated over
     min_dense: float = 0.22  # best passage cosine below this: the corpus does not answer the question
     min_share: float = 0.6  # a role is named when its weight is at least this share of the strongest role's
-    temperature: float = 0.05  # cosine gap that divides a passage's weight by e, relative to the best passage
+    temperature: float = 0.2  # gap in fused score that divides a passage's vote by e, relative to the top hit
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,17 @@ def best_dense(hits: list[Hit]) -> float:
 
 
 def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[RoleClaim]:
-    """Roles of the hits' passages, each hit weighted by exp((cosine - best cosine) / temperature)."""
+    """Roles of the hits' passages, each hit weighted by exp((score - top score) / temperature).
+
+    The votes follow the ranking the reader sees (the hybrid score), so a passage that only
+    resembles the question in the dense space, with none of its words, cannot outvote the hits
+    above it; notes/ranking.md has the comparison with cosine-weighted votes.
+    """
     weights: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
-    top = best_dense(hits)
+    top = max((h.score for h in hits), default=0.0)
     for h in hits:
-        w = math.exp(((h.dense if h.dense is not None else top - 1.0) - top) / temperature)
+        w = math.exp((h.score - top) / temperature)
         for role in h.passage.roles:
             weights[role] = weights.get(role, 0.0) + w
             evidence.setdefault(role, []).append(h.passage.id)
@@ -72,13 +77,14 @@ def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[R
 
 
 def duty_label(hit: Hit) -> str:
-    """A few words naming the duty: the list item's own label, else the start of the best sentence."""
-    text = hit.passage.text
+    """A few words naming the duty: the label of the best sentence's list item, else that sentence's start."""
+    # The highlight, not the passage's first line: in a list of duties the answer is often the third item.
+    text = hit.highlight.text if hit.highlight else hit.passage.text
     m = _LABEL.match(text)
     if m and len(m.group("label").split()) <= 8:
         label = m.group("label").strip()
     else:
-        words = (hit.highlight.text if hit.highlight else text).split()
+        words = text.split()
         label = " ".join(words[:12]) + ("…" if len(words) > 12 else "")
     label = label.replace("**", "").replace("__", "")
     # A sentence-case label reads as a duty mid-sentence ("model versioning and rollback");

@@ -14,6 +14,7 @@ from tests.conftest import DATA
 
 TENYKS = "tenyks-ml-vs-mlops-engineer"
 YARDSTICK = "yardstick-mlops-vs-ml-platform-engineer"
+APORIA = "aporia-what-is-an-mlops-engineer"
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +113,21 @@ def test_ask_shared_duty_names_both_roles(corpus_searcher, roles):
                       "'Table 1. Similarities between the roles of ML Engineer and MLOps Engineer').")
 
 
+def test_ask_where_articles_disagree_names_each_role_with_its_article(corpus_searcher, roles):
+    # Aporia gives the choice of MLOps tooling to the MLOps engineer, Yardstick to the ML platform engineer.
+    a = ask(corpus_searcher, "who picks and rolls out our MLOps tooling like MLflow or Kubeflow?", roles).answer
+    claims = {c.role: c for c in a.roles}
+    assert set(claims) == {"MLOps Engineer", "ML Platform Engineer"}
+    aporia = passage_with(corpus_searcher, APORIA, "selecting and implementing MLOps tools and platforms").id
+    yardstick = passage_with(corpus_searcher, YARDSTICK, "Tooling and Standardization: Select, integrate").id
+    assert claims["MLOps Engineer"].evidence[0] == aporia
+    assert claims["ML Platform Engineer"].evidence == [yardstick]
+    # Each role is named with the duty as its own article words it: the answering list item, not the first one.
+    assert a.text == ("MLOps Engineer: Implement MLOps tools and platforms (Aporia, 'Responsibilities of MLOps Engineers'); "
+                      "ML Platform Engineer: Tooling and Standardization (Yardstick, "
+                      "'ML Platform Engineer: Building the AI Ecosystem').")
+
+
 def test_ask_non_role_question_points_to_the_best_passage(corpus_searcher, roles):
     result = ask(corpus_searcher, "how much does an MLOps engineer earn with 4 years experience?", roles)
     a = result.answer
@@ -131,8 +147,8 @@ def test_abstention_threshold_on_both_sides(corpus_searcher, roles):
     questions = load_questions(DATA / "questions.jsonl")
     offtopic = [json.loads(line)["question"] for line in open(DATA / "offtopic.jsonl", encoding="utf-8")]
     figures = evaluate_answers(corpus_searcher, questions, offtopic, roles, AnswerConfig())
-    # Measured: every on-topic question answered, 24 of 26 off-topic ones refused; 21 of 29 role sets exact
-    # (the misses name an extra role the top passages also credit, e.g. ML Engineer for model serving).
+    # Measured: every on-topic question answered, 24 of 26 off-topic ones refused; 23 of 29 role sets exact
+    # (most misses name an extra role the top passages also credit, e.g. MLOps Engineer beside Data Scientist).
     assert figures["answered_on_topic"] == 1.0, figures
     assert figures["refused_off_topic"] >= 0.9, figures
-    assert figures["role_exact"] >= 0.72, figures
+    assert figures["role_exact"] >= 0.75, figures
