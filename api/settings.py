@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=1)
     rrf_dense_weight: float = Field(1.0, ge=0.0)
     max_per_section: int = Field(2, ge=0)
-    sentence_vectors: bool = True  # rank a passage by the best of its vector and its sentences' vectors
+    sentence_vectors: bool = True  # also score a passage by its sentences' vectors (when indexed)
     sentence_weight: float = Field(0.6, ge=0.0, le=1.0)  # share of the best sentence in a passage's dense score
     section_weight: float = Field(0.25, ge=0.0)  # lexical weight of the heading path (passage text: 1)
     title_weight: float = Field(0.25, ge=0.0)  # lexical weight of the article title
