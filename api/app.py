@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        model = embedder or Embedder(settings.model, settings.device, settings.batch_size)
+        model = embedder or settings.embedder()
         if settings.query_concurrency:
             model = GatedEmbedder(model, settings.query_concurrency)
         service = Service(settings, model)

@@ -33,13 +33,12 @@ def ingest(
                               "version and the embedding cache"),
 ) -> None:
     """Build or update the index from the corpus, embedding only what changed."""
-    from ingest.embedding import Embedder
     from ingest.pipeline import build_index
     from ingest.roles import RolesError
     from ingest.store import StoreError
 
     s = _settings(corpus_dir=corpus, index_dir=index)
-    embedder = Embedder(s.model, s.device, s.batch_size)
+    embedder = s.embedder()
     try:
         summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                               progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
@@ -64,7 +63,6 @@ def ingest(
 
 
 def _searcher(index: Optional[Path]):
-    from ingest.embedding import Embedder
     from ingest.roles import RolesError
     from ingest.store import StoreError
     from search.index import SearchIndex
@@ -76,7 +74,7 @@ def _searcher(index: Optional[Path]):
         roles = s.role_config()
     except (StoreError, RolesError) as exc:
         _fail(str(exc))
-    return Searcher(idx, Embedder(s.model, s.device, s.batch_size), s.search_config(), roles)
+    return Searcher(idx, s.embedder(), s.search_config(), roles)
 
 
 @app.command()
@@ -192,11 +190,10 @@ def eval_(
 
 
 def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool, as_json: bool) -> None:
-    from ingest.embedding import Embedder
     from search.beir import BeirError, default_cache_dir, evaluate_beir
 
     s = _settings()
-    embedder = Embedder(s.model, s.device, s.batch_size)
+    embedder = s.embedder()
     try:
         results = evaluate_beir(folder, embedder, split, s.search_config(),
                                 (cache or default_cache_dir()) if use_cache else None,

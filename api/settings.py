@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
-from ingest.embedding import DEFAULT_MODEL
+from ingest.embedding import DEFAULT_MODEL, Embedder, EmbedderSpec
 from ingest.roles import RoleConfig
 from search.answers import AnswerConfig
 from search.searcher import SearchConfig
@@ -74,6 +74,14 @@ class Settings(BaseSettings):
                 return json.loads(v)
             return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
         return v
+
+    def embedder_spec(self) -> EmbedderSpec:
+        """How to load the model these settings ask for (in this process or in a worker)."""
+        return EmbedderSpec(self.model, self.device, self.batch_size)
+
+    def embedder(self) -> Embedder:
+        """The model these settings ask for, loaded."""
+        return self.embedder_spec().load()
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

@@ -32,6 +32,9 @@ class Article:
     publisher: str | None = None
     date: str | None = None
     tags: tuple[str, ...] = ()
+    # Groups allowed to read the article (front matter `access: [...]`); empty means public.
+    access: tuple[str, ...] = ()
+    source: str = "folder"  # the source kind that yielded it (ingest.sources)
     # HTML keeps its headings as (offset, level, text) because its text has no markup left.
     headings: tuple[tuple[int, int, str], ...] | None = None
     meta: dict = field(default_factory=dict, compare=False)
@@ -105,9 +108,21 @@ def read_article(path: Path, corpus_dir: Path | None = None) -> Article:
         publisher=_clean(meta.get("publisher")),
         date=_clean(meta.get("date")),
         tags=tuple(str(t) for t in tags if str(t).strip()),
+        access=access_groups(meta.get("access")),
         headings=headings,
         meta=meta,
     )
+
+
+def access_groups(value) -> tuple[str, ...]:
+    """Access groups from front matter: a list or a comma-separated string; none means public."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise ArticleError("front matter `access` must be a list of group names")
+    return tuple(sorted({str(g).strip() for g in value if str(g).strip()}))
 
 
 def _split_front_matter(raw: str) -> tuple[dict, str]:

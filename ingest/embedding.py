@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,6 +26,19 @@ def resolve_model(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """How to load an embedder: small and picklable, so a worker process can load the same model the same way."""
+
+    model: str = DEFAULT_MODEL
+    device: str = "cpu"
+    batch_size: int = 32
+
+    def load(self) -> "Embedder":
+        """The embedder this spec describes."""
+        return Embedder(self.model, self.device, self.batch_size)
+
+
 class Embedder:
     """A loaded model: encodes texts to normalised float32 vectors and counts its own tokens."""
 
@@ -37,6 +51,7 @@ class Embedder:
 
         self.name = model
         self.batch_size = batch_size
+        self.spec = EmbedderSpec(model, device, batch_size)
         self.model = SentenceTransformer(resolve_model(model), device=device)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dimension())

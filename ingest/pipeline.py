@@ -141,7 +141,8 @@ def build_index(
                 aid: {
                     "path": by_id[aid].path, "hash": by_id[aid].content_hash, "title": by_id[aid].title,
                     "url": by_id[aid].url, "publisher": by_id[aid].publisher, "date": by_id[aid].date,
-                    "tags": list(by_id[aid].tags), "passages": n,
+                    "tags": list(by_id[aid].tags), "access": list(by_id[aid].access),
+                    "source": by_id[aid].source, "passages": n,
                 }
                 for aid, n in per_article.items()
             },

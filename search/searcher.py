@@ -76,8 +76,12 @@ class Searcher:
         self.roles = roles or RoleConfig.load()  # recognises ownership questions (the prior)
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None,
-               highlights: bool = True) -> SearchResult:
-        """The top k passages for query in the given mode, each with its best sentence unless highlights is off."""
+               highlights: bool = True, allow: np.ndarray | None = None) -> SearchResult:
+        """The top k passages for query in the given mode, each with its best sentence unless highlights is off.
+
+        allow, a boolean mask over the index's passages, keeps the others out before ranking (permissions,
+        filters), so the k hits all come from allowed passages; None allows every passage.
+        """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         t0 = time.perf_counter()
@@ -86,10 +90,14 @@ class Searcher:
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
         best_passage = None
+        if allow is not None and len(allow) != n:
+            raise ValueError(f"allow has {len(allow)} entries for {n} passages")
+        if allow is not None and not allow.any():
+            n = 0
         if n and mode in ("dense", "hybrid"):
-            dense, best_passage = self._dense(query, depth)
+            dense, best_passage = self._dense(query, depth, allow)
         if n and mode in ("lexical", "hybrid") and self.index.lexical is not None:
-            lexical = self.lexical_scores(query, depth)
+            lexical = self.lexical_scores(query, depth, allow)
         fused = fuse(dense, lexical, mode, self.config)
         if mode == "hybrid" and self.config.role_prior and is_ownership(query, self.roles):
             fused = role_prior(fused, self.index.passages, self.config.role_prior)
@@ -117,31 +125,41 @@ class Searcher:
     def _idf(self, tokens: list[str]) -> dict[str, float]:
         return term_idf(self.index.lexical.text, tokens) if self.index.lexical is not None else {}
 
-    def dense_scores(self, query: str, depth: int) -> dict[int, float]:
+    def dense_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """Cosine similarity of the top depth passages by the dense index.
 
         With sentence vectors, a passage's score blends its own cosine with the best of its own and
         its sentences' cosines (multi-vector passages, see ingest.sentence_vectors.blend).
         """
-        return self._dense(query, depth)[0]
+        return self._dense(query, depth, allow)[0]
 
-    def _dense(self, query: str, depth: int) -> tuple[dict[int, float], float]:
-        """dense_scores, and the best cosine of a passage's own vector over the index."""
+    def _dense(self, query: str, depth: int, allow: np.ndarray | None = None) -> tuple[dict[int, float], float]:
+        """dense_scores, and the best cosine of a passage's own vector over the (allowed) index."""
         vector = self.embedder.encode_query(query)
         index = self.index
-        if not (self.config.sentence_vectors and index.sentences is not None and index.embeddings is not None):
+        if allow is None and not (self.config.sentence_vectors and index.sentences is not None
+                                  and index.embeddings is not None):
             scores, ids = index.dense.search(vector, depth)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
             return out, max(out.values())
         own = index.embeddings @ vector[0]
-        scores = blend(own, index.sentences @ vector[0], index.sentence_owner, self.config.sentence_weight)
-        top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
+        if self.config.sentence_vectors and index.sentences is not None:
+            scores = blend(own, index.sentences @ vector[0], index.sentence_owner, self.config.sentence_weight)
+        else:
+            scores = own.copy()
+        if allow is not None:
+            scores[~allow] = -np.inf
+            own = np.where(allow, own, -np.inf)
+        depth = min(depth, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, depth - 1)[:depth]
         return {int(i): float(scores[i]) for i in top}, float(own.max())
 
-    def lexical_scores(self, query: str, depth: int) -> dict[int, float]:
-        """BM25 score of the top depth passages with a query term (none when no term matches)."""
+    def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
+        """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
         scores = self.index.lexical.scores(query, weights)
+        if allow is not None:
+            scores = np.where(allow, scores, 0.0)
         if not scores.any():
             return {}
         top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.articles import list_article_files, read_article
+from ingest.articles import ArticleError, list_article_files, read_article
 from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
 from ingest.structure import parse_blocks
 from ingest.tokens import tiktoken_counter
@@ -132,3 +132,15 @@ def test_front_matter_html_and_title(tmp_path):
     assert [x.text for x in blocks if x.kind == "heading"] == ["Roles", "MLOps Engineer"]
     assert [x.text for x in blocks if x.kind == "item"] == ["- Owns rollback of models.", "- Owns monitoring."]
     assert read_article(tmp_path / "c.txt", tmp_path).title == "First Line Title"
+
+
+def test_front_matter_access_groups(tmp_path):
+    (tmp_path / "a.md").write_text("---\naccess: [hr, ' leads']\n---\nBody.\n")
+    (tmp_path / "b.md").write_text("---\naccess: hr, finance\n---\nBody.\n")
+    (tmp_path / "c.md").write_text("---\naccess: {hr: 1}\n---\nBody.\n")
+    (tmp_path / "d.md").write_text("Body.\n")
+    assert read_article(tmp_path / "a.md", tmp_path).access == ("hr", "leads")
+    assert read_article(tmp_path / "b.md", tmp_path).access == ("finance", "hr")
+    with pytest.raises(ArticleError, match="access"):
+        read_article(tmp_path / "c.md", tmp_path)
+    assert read_article(tmp_path / "d.md", tmp_path).access == ()

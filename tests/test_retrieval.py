@@ -56,3 +56,17 @@ def test_cli_search_json_is_the_http_body(corpus_index):
     assert set(body) == {"query", "mode", "hits", "index_version", "took_ms"}
     assert body["hits"][0]["article_id"] == ROLLBACK
     assert "Model versioning and rollback" in body["hits"][0]["text"]
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_allow_mask_keeps_other_passages_out_before_ranking(corpus_searcher, mode):
+    import numpy as np
+
+    passages = corpus_searcher.index.passages
+    allow = np.array([p.article_id != ROLLBACK for p in passages])
+    hits = corpus_searcher.search("who owns model rollback?", k=5, mode=mode, allow=allow).hits
+    # Still k hits, none from the masked article, which holds the best answer unmasked.
+    assert len(hits) == 5
+    assert all(h.passage.article_id != ROLLBACK for h in hits)
+    assert corpus_searcher.search("who owns model rollback?", k=5, mode=mode, allow=~allow).hits[0].passage.article_id == ROLLBACK
+    assert corpus_searcher.search("rollback", k=5, mode=mode, allow=np.zeros(len(passages), bool)).hits == []
