@@ -81,6 +81,9 @@ class ConfluenceSource:
         crumbs = [a.get_text(" ", strip=True) for a in soup.select("#breadcrumbs li a")]
         ancestors = tuple(crumbs[1:]) if crumbs else tuple(tree.get(p.name, ()))  # crumbs[0] is the space
         _, text, headings = html_to_text(str(main))
+        # The page title is outside #main-content, so a heading inside it (Confluence's editor starts at
+        # h1) is a section of the page: one level down, where the chunker puts sections.
+        headings = tuple((offset, level + 1, heading) for offset, level, heading in headings)
         match = _PAGE_ID.search(p.stem)
         url = f"{self.base_url.rstrip('/')}/pages/viewpage.action?pageId={match.group(1)}" \
             if self.base_url and match else None

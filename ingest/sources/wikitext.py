@@ -129,7 +129,7 @@ class _Walker:
 
     def end_line(self) -> None:
         """The end of a source line: a list item is written, a plain line joins the paragraph."""
-        line = " ".join(" ".join(self.buf).split())
+        line = " ".join("".join(self.buf).split())  # inline pieces carry their own spaces
         self.buf.clear()
         marker, self.marker = self.marker, ""
         if marker:
