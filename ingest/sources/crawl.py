@@ -18,6 +18,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import httpx
 import trafilatura
+import trafilatura.settings
 from bs4 import BeautifulSoup
 from protego import Protego
 
@@ -32,6 +33,17 @@ _NOT_PAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", 
 # Page chrome inside the content area that is not content: MediaWiki's [edit] links, "Jump to"
 # links, footnote markers and reference lists, tables of contents, category bars.
 DROP_CLASSES = ("mw-editsection", "mw-jump-link", "reference", "toc", "catlinks", "printfooter", "navbox")
+
+def _extraction_config():
+    # trafilatura swaps its own result for a whole-page fallback (navigation included, headings lost) when
+    # the result is under 250 characters; a short wiki page (a list of links, two duties) is still content.
+    config = trafilatura.settings.use_config()
+    config.set("DEFAULT", "MIN_EXTRACTED_SIZE", "1")
+    config.set("DEFAULT", "MIN_OUTPUT_SIZE", "1")
+    return config
+
+
+_EXTRACTION = _extraction_config()
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_HOPS = 5
 
@@ -225,7 +237,7 @@ class _Crawl:
                 links.append(link)
         main = trafilatura.extract(html, url=page_url, output_format="html", include_tables=True,
                                    include_formatting=True, include_links=False, include_images=False,
-                                   include_comments=False, favor_recall=True,
+                                   include_comments=False, favor_recall=True, config=_EXTRACTION,
                                    prune_xpath=[f"//*[contains(@class, '{c}')]" for c in self.source.drop_classes]
                                    ) or ""
         meta = trafilatura.extract_metadata(html, default_url=page_url)
