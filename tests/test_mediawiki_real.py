@@ -15,6 +15,7 @@ from ingest.sources.mediawiki import MediaWikiSource
 from ingest.store import load_version
 from ingest.tokens import tiktoken_counter
 from tests import mediawiki
+from tests.conftest import DATA
 
 pytestmark = [pytest.mark.wiki, pytest.mark.slow]
 
@@ -129,3 +130,34 @@ def test_an_edit_shows_up_at_the_next_ingest(wiki, tmp_path, embedder):
         texts = [p.text for p in load_version(idx).passages if p.article_id == "Data_Scientist"]
         assert any("owns the experiment platform" in t for t in texts)
         assert not any("picks the metrics" in t for t in texts)
+
+
+XML_XSD = """<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="http://www.w3.org/XML/1998/namespace">
+  <xs:attribute name="lang" type="xs:language"/>
+  <xs:attribute name="space"><xs:simpleType><xs:restriction base="xs:NCName">
+    <xs:enumeration value="default"/><xs:enumeration value="preserve"/></xs:restriction></xs:simpleType></xs:attribute>
+</xs:schema>
+"""
+
+
+@pytest.mark.parametrize("schema", ["0.10", "0.11"])
+def test_fixture_exports_follow_the_published_schema(schema, wiki, tmp_path):
+    """The fixtures, and what this MediaWiki exports, validate against the XSD MediaWiki ships."""
+    import gzip
+
+    from lxml import etree
+
+    xsd = mediawiki.DOCS / f"export-{schema}.xsd.gz"
+    if not xsd.is_file():
+        pytest.skip(f"{xsd} is not installed (this image leaves out /usr/share/doc)")
+    # The schema imports xml.xsd from w3.org; a local copy keeps the test offline.
+    (tmp_path / "xml.xsd").write_text(XML_XSD)
+    text = gzip.decompress(xsd.read_bytes()).decode().replace("http://www.w3.org/2001/xml.xsd", "xml.xsd")
+    (tmp_path / "export.xsd").write_text(text)
+    validator = etree.XMLSchema(etree.parse(str(tmp_path / "export.xsd")))
+    docs = [DATA / "mediawiki" / f"export-{schema}.xml"]
+    if schema == "0.11":
+        docs.append(wiki.export(tmp_path / "dump.xml"))  # MediaWiki 1.39 writes 0.11
+    for doc in docs:
+        assert validator.validate(etree.parse(str(doc))), (doc, validator.error_log)
