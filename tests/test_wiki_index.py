@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -59,6 +60,8 @@ def test_one_index_from_every_source_kind_links_back_to_the_wiki(tmp_path, site,
             # Every hit links to its page in the wiki, at the passage's words, never to this service.
             base = manifest.articles[h["article_id"]]["url"]
             assert h["url"].startswith(base + "#:~:text=") and not h["url"].startswith("/")
+            # The fragment quotes words the wiki shows: no list marker or table bar, which it draws instead.
+            assert not re.search(r":~:text=(-|%7C|\d+\.)", h["url"]), h["url"]
         assert by_source["mediawiki"]["url"].startswith("https://wiki.example.org/wiki/MLOps_Engineer#:~:text=")
         assert by_source["confluence"]["section_path"][:2] == ["ML Roles Home", "Engineering Roles"]
         # The article list links wiki pages where they live; their page here says where to go.
