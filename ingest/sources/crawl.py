@@ -46,6 +46,7 @@ def _extraction_config():
 _EXTRACTION = _extraction_config()
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_HOPS = 5
+_MAX_SITEMAP_BYTES = 50_000_000  # the sitemaps.org limit for one file
 
 
 @dataclass
@@ -119,7 +120,10 @@ class _Crawl:
             self.interval = max(self.interval, float(delay))
 
     async def _sitemap(self, url: str, depth: int = 0) -> list[str]:
-        r = await self._get(url, {})
+        try:
+            r = await self._get(url, {}, limit=_MAX_SITEMAP_BYTES)
+        except (httpx.HTTPError, _TooLarge) as exc:
+            raise SourceError(f"cannot fetch sitemap {url}: {exc}") from exc
         if r.status_code != 200:
             raise SourceError(f"sitemap {url} answered {r.status_code}")
         try:
