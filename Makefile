@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup chromium serve test index bench bench-incremental load clean
+.PHONY: setup chromium mediawiki serve test index bench bench-incremental load clean
 
 setup: $(VENV)/.installed
 
@@ -14,12 +14,18 @@ SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
 chromium:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
+# Debian's MediaWiki and PHP with SQLite for the real-wiki tests (tests/mediawiki.py installs a wiki on SQLite
+# in a temporary folder with MediaWiki's own install.php and serves it with `php -S`; nothing is configured here).
+mediawiki:
+	@(test -f /usr/share/mediawiki/maintenance/install.php && php -m 2>/dev/null | grep -qx pdo_sqlite) || \
+		($(SUDO) apt-get update && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends mediawiki php-sqlite3 php-cli)
+
 # torch first, pinned: a CPU build lies on this machine's disk, an unpinned one pulls CUDA (GBs).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,wiki]'
 	touch $@
 
 index: setup
@@ -29,7 +35,7 @@ serve: setup
 	@test -f index/CURRENT || $(BIN)/rolesearch ingest
 	$(BIN)/rolesearch serve
 
-test: setup chromium
+test: setup chromium mediawiki
 	$(BIN)/python -m pytest -q
 
 bench: setup

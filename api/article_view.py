@@ -44,6 +44,10 @@ class ArticlePage:
 
 def load_article_page(corpus_dir: Path, article_id: str, indexed: dict) -> ArticlePage:
     """Read an indexed article (manifest entry `indexed`) from the corpus and lay it out."""
+    source = indexed.get("source", "folder")
+    if source != "folder":  # a wiki page lives in its wiki; hits and /articles link there
+        where = f"; its page is {indexed['url']}" if indexed.get("url") else ""
+        raise ArticleMissing(f"article {article_id!r} comes from a {source} source and is not shown here{where}")
     path = Path(corpus_dir) / indexed["path"]
     try:
         article = read_article(path, corpus_dir)

@@ -31,19 +31,27 @@ def ingest(
     wait: bool = typer.Option(False, "--wait", help="Wait for a build already running instead of refusing"),
     full: bool = typer.Option(False, "--full", help="Re-chunk and re-embed everything, ignoring the previous "
                               "version and the embedding cache"),
+    source: Optional[list[str]] = typer.Option(None, "--source", help="KIND:LOCATION, repeatable: folder:DIR, "
+                                               "mediawiki:EXPORT.xml, confluence:SPACE.zip|DIR, crawl:URL "
+                                               "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
 ) -> None:
-    """Build or update the index from the corpus, embedding only what changed."""
+    """Build or update the index from its sources, embedding only what changed."""
     from ingest.pipeline import build_index
     from ingest.roles import RolesError
+    from ingest.sources import SourceError
     from ingest.store import StoreError
 
     s = _settings(corpus_dir=corpus, index_dir=index)
+    try:
+        sources = s.sources(source)
+    except SourceError as exc:
+        _fail(str(exc), 2)
     embedder = s.embedder()
     try:
         summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                               progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
-                              cache_max_entries=s.cache_max_entries, roles=s.role_config())
-    except (StoreError, FileNotFoundError, RolesError) as exc:
+                              cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources)
+    except (StoreError, FileNotFoundError, RolesError, SourceError) as exc:
         _fail(str(exc))
     d = summary.to_dict()
     if as_json:

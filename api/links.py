@@ -19,11 +19,20 @@ def section_anchor(path) -> str:
     return "--".join(slug(h) for h in path) or "section"
 
 
+_LINE_MARKUP = re.compile(r"^\s*(?:[-*+•●▪◦‣]|\d+[.)])\s+")
+
+
+def _rendered_words(text: str) -> str:
+    """The text as a browser shows it: list markers and table bars are drawn, not text a fragment can match."""
+    lines = (_LINE_MARKUP.sub("", line) for line in text.split("\n"))
+    return " ".join(" ".join(w for w in line.split() if w != "|") for line in lines)
+
+
 def hit_url(article: dict, passage: Passage, highlight: str | None = None) -> str:
     """The article's own url when it has one, else its page here, at the passage's section and sentence."""
     base = article.get("url") or f"/articles/{quote(passage.article_id)}"
     fragment = section_anchor(passage.section) if passage.section and not article.get("url") else ""
-    snippet = (highlight or passage.text).strip()
+    snippet = _rendered_words((highlight or passage.text).strip())
     words = snippet.split()
     if words:
         # A text fragment takes the first and last words of the sentence; the browser scrolls to it.

@@ -73,6 +73,7 @@ class Reindexer:
                 wait_for_lock=True, cache_max_entries=s.cache_max_entries, roles=s.role_config(),
                 on_phase=lambda name: self._update(phase=name),
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
+                sources=s.sources(),
             )
         except Exception as exc:  # noqa: BLE001 - any failure is reported, and the served index stays as it was
             log.exception("reindex failed")

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin/*; unset turns them off")
     cache_max_entries: int = Field(DEFAULT_MAX_ENTRIES, ge=0, description="Vectors kept in the embedding cache")
     roles_file: Path | None = None  # None: the packaged ingest/roles.yaml
+    # A YAML list of sources to ingest (docs/sources.md); None: the folder corpus_dir.
+    sources_file: Path | None = None
     answer_passages: int = Field(5, ge=1, le=50)  # top hits an answer aggregates roles over
     answer_min_dense: float = Field(0.22, ge=-1.0, le=1.0)  # below this best cosine: not answerable
     # Browser origins (e.g. the wiki's) allowed to call the API; comma-separated or a JSON list. None by default.
@@ -99,6 +101,17 @@ class Settings(BaseSettings):
     def answer_config(self) -> AnswerConfig:
         """How answers are formed."""
         return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense)
+
+    def sources(self, specs: list[str] | None = None) -> list | None:
+        """The sources to ingest: specs (`KIND:LOCATION`), else the sources file, else None (the folder corpus)."""
+        from ingest.sources import load_sources_file, parse_source
+
+        state_dir = self.index_dir / "cache"  # the crawl's validators live beside the embedding cache
+        if specs:
+            return [parse_source(spec, state_dir) for spec in specs]
+        if self.sources_file is not None:
+            return load_sources_file(self.sources_file, state_dir)
+        return None
 
     def role_config(self) -> RoleConfig:
         """The roles and aliases to attribute at ingest."""

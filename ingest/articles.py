@@ -38,6 +38,8 @@ class Article:
     # HTML keeps its headings as (offset, level, text) because its text has no markup left.
     headings: tuple[tuple[int, int, str], ...] | None = None
     meta: dict = field(default_factory=dict, compare=False)
+    # Where the page sits in its wiki (Confluence breadcrumbs): the start of every passage's section path.
+    section_prefix: tuple[str, ...] = ()
 
 
 def list_article_files(corpus_dir: Path) -> list[Path]:
@@ -55,8 +57,12 @@ def list_article_files(corpus_dir: Path) -> list[Path]:
 
 def article_id(path: Path, corpus_dir: Path) -> str:
     """A stable id from the path under the corpus folder, usable in a URL."""
-    rel = path.relative_to(corpus_dir).with_suffix("")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", rel.as_posix()).strip("-") or "article"
+    return id_slug(path.relative_to(corpus_dir).with_suffix("").as_posix())
+
+
+def id_slug(name: str) -> str:
+    """An article id from a name (a file path, a wiki page title, a URL path), usable in a URL."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "article"
 
 
 def content_hash(data: bytes) -> str:

@@ -83,7 +83,7 @@ def chunk_article(article: Article, params: ChunkingParams, limits: TokenLimits)
 
     def flush() -> None:
         if section_blocks:
-            section = tuple(text for level, text in stack if level > 1)
+            section = article.section_prefix + tuple(text for level, text in stack if level > 1)
             for start, end in _pack(article, section, section_blocks, params, limits):
                 passages.append(_make_passage(article, section, start, end, len(passages), limits))
             section_blocks.clear()

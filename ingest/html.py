@@ -14,13 +14,15 @@ def html_to_text(html: str) -> tuple[str | None, str, tuple[tuple[int, int, str]
     soup = BeautifulSoup(html, "html.parser")
     title = soup.title.get_text(" ", strip=True) if soup.title else None
     root = soup.body or soup
-    out = _Writer()
+    out = TextWriter()
     _walk(root, out, list_depth=0)
     text = out.text()
     return (title or None), text, tuple(out.headings)
 
 
-class _Writer:
+class TextWriter:
+    """Text built line by line, with the offsets of the heading lines (shared by the wiki sources)."""
+
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.length = 0
@@ -50,7 +52,7 @@ def _inline_text(tag: Tag) -> str:
     return tag.get_text(" ", strip=True)
 
 
-def _walk(node: Tag, out: _Writer, list_depth: int) -> None:
+def _walk(node: Tag, out: TextWriter, list_depth: int) -> None:
     buffer: list[str] = []
 
     def flush() -> None:
@@ -102,7 +104,7 @@ def _walk(node: Tag, out: _Writer, list_depth: int) -> None:
     flush()
 
 
-def _walk_list(lst: Tag, out: _Writer, depth: int) -> None:
+def _walk_list(lst: Tag, out: TextWriter, depth: int) -> None:
     wrapper = BeautifulSoup("", "html.parser").new_tag("div")
     wrapper.append(lst)
     _walk(wrapper, out, depth)

@@ -1,4 +1,4 @@
-"""Build the index from the corpus: read, chunk, embed what changed, write a version, publish it."""
+"""Build the index from its sources: read, chunk, embed what changed, write a version, publish it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import Callable
 
 import numpy as np
 
-from ingest.articles import Article, ArticleError, list_article_files, read_article
+from ingest.articles import Article
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
 from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, build_lexical_fields, save_lexical
 from ingest.roles import RoleConfig, with_roles
 from ingest.sentence_vectors import sentence_units
+from ingest.sources import read_sources
+from ingest.sources.base import AccessHook, Source
+from ingest.sources.folder import FolderSource
 from ingest.store import (
     IndexFiles, IndexNotFound, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish,
     read_manifest, write_version,
@@ -51,7 +54,7 @@ class BuildSummary:
 
 
 def build_index(
-    corpus_dir: Path,
+    corpus_dir: Path | None,
     index_dir: Path,
     embedder: Embedder,
     params: ChunkingParams = ChunkingParams(),
@@ -62,22 +65,29 @@ def build_index(
     on_phase: PhaseFn | None = None,
     cache_max_entries: int = DEFAULT_MAX_ENTRIES,
     roles: RoleConfig | None = None,
+    sources: list[Source] | None = None,
+    access: AccessHook | None = None,
 ) -> BuildSummary:
-    """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
+    """Bring index_dir up to date with its sources (default: the folder corpus_dir), embedding only
+    passages not embedded before.
 
     full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
+    A source that cannot be read (SourceError) fails the build before anything is written. access gives
+    groups to articles whose source knows none (ingest.sources.base.AccessHook).
     """
     t0 = time.perf_counter()
-    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    index_dir = Path(index_dir)
     phase = on_phase or (lambda name: None)
-    if not corpus_dir.is_dir():
-        raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+    if sources is None:
+        if corpus_dir is None or not Path(corpus_dir).is_dir():
+            raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
+        sources = [FolderSource(str(corpus_dir))]
     phase("waiting")  # for the build lock, when another build holds it
     with build_lock(index_dir, wait=wait_for_lock):
         phase("reading")
         previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
             _previous(index_dir, embedder, params)
-        articles, skipped = _read_corpus(corpus_dir)
+        articles, skipped = read_sources(sources, access)
         limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens, embedder.max_tokens)
         # What the published index holds decides added/changed/unchanged, even when nothing of it is reused.
         old_articles = previous.manifest.articles if previous else _published_articles(index_dir)
@@ -201,25 +211,6 @@ def _renames(added: list[str], removed: list[str], articles: list[Article], old_
     by_id = {a.id: a for a in articles}
     return [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
             for a in added if by_id[a].content_hash in removed_by_hash]
-
-
-def _read_corpus(corpus_dir: Path) -> tuple[list[Article], list[dict]]:
-    articles: list[Article] = []
-    skipped: list[dict] = []
-    seen: dict[str, str] = {}
-    for path in list_article_files(corpus_dir):
-        rel = path.relative_to(corpus_dir).as_posix()
-        try:
-            article = read_article(path, corpus_dir)
-        except ArticleError as exc:
-            skipped.append({"path": rel, "reason": str(exc)})
-            continue
-        if article.id in seen:
-            skipped.append({"path": rel, "reason": f"same article id {article.id!r} as {seen[article.id]}"})
-            continue
-        seen[article.id] = rel
-        articles.append(article)
-    return articles, skipped
 
 
 def _reusable(previous: IndexFiles | None) -> dict[str, np.ndarray]:
