@@ -84,12 +84,12 @@ def get_token_store(request: Request) -> TokenStore:
     return store
 
 
-def get_caller(
-    request: Request,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))],
-) -> Caller:
-    """Who this request is answered for, by ROLESEARCH_AUTH (off: everyone reads everything)."""
+def get_caller(request: Request, settings: SettingsDep) -> Caller:
+    """Who this request is answered for, by ROLESEARCH_AUTH (off: everyone reads everything).
+
+    The bearer token is read by hand, not declared with HTTPBearer: the schema would then say every
+    search needs one, which is only true in token mode (and even there a request without one is public).
+    """
     if settings.auth == "off":
         return ANYONE
     if settings.auth == "proxy":
@@ -100,10 +100,11 @@ def get_caller(
                                 request.headers.get(settings.auth_groups_header), settings.trusted_proxies)
         except CallerRefused as exc:
             raise HTTPException(exc.status, exc.detail) from exc
-    if credentials is None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not token.strip() or scheme.lower() != "bearer":
         return ANONYMOUS  # no token: public articles only (the search page in a browser)
     try:
-        entry = get_token_store(request).lookup(credentials.credentials)
+        entry = get_token_store(request).lookup(token.strip())
     except TokenFileError as exc:
         raise HTTPException(503, f"tokens cannot be checked: {exc}") from exc
     if entry is None:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.access import AccessMap
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
 from ingest.embedding import DEFAULT_MODEL, Embedder, EmbedderSpec
@@ -74,7 +75,7 @@ class Settings(BaseSettings):
     # Addresses or CIDRs of the proxies whose identity headers are believed; comma-separated or a JSON list.
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     auth_tokens_file: Path = Path("tokens.json")  # `rolesearch token add` writes it
-    access_map: Path | None = None  # ingest: groups for articles by title, URL or path pattern (ingest/access.py)
+    access_map_file: Path | None = None  # ingest: groups for articles by title, URL or path pattern (ingest/access.py)
     facet_hits: int = Field(20, ge=1, le=50, description="Top hits the page's facet counts are taken over")
 
     @field_validator("trusted_proxies", mode="before")
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
     def answer_config(self) -> AnswerConfig:
         """How answers are formed."""
         return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense)
+
+    def access_map(self) -> AccessMap:
+        """The access mapping applied at ingest (none configured: no rules)."""
+        return AccessMap.load(self.access_map_file) if self.access_map_file is not None else AccessMap()
 
     def role_config(self) -> RoleConfig:
         """The roles and aliases to attribute at ingest."""

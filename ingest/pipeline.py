@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ingest.access import AccessMap
 from ingest.articles import Article, ArticleError, list_article_files, read_article
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
@@ -62,10 +63,12 @@ def build_index(
     on_phase: PhaseFn | None = None,
     cache_max_entries: int = DEFAULT_MAX_ENTRIES,
     roles: RoleConfig | None = None,
+    access: AccessMap | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
 
     full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
+    access adds groups by title, URL or path pattern to whatever the sources read (ingest.access).
     """
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
@@ -78,6 +81,8 @@ def build_index(
         previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
             _previous(index_dir, embedder, params)
         articles, skipped = _read_corpus(corpus_dir)
+        # Applied here, after every source, so any article gets the mapped groups whatever yielded it.
+        articles = (access or AccessMap()).apply(articles)
         limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens, embedder.max_tokens)
         # What the published index holds decides added/changed/unchanged, even when nothing of it is reused.
         old_articles = previous.manifest.articles if previous else _published_articles(index_dir)
