@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ingest.store import VersionInfo
+
 MAX_QUERY_CHARS = 1000
 MAX_K = 50
 # What _not_blank enforces, stated in the schema for clients and schema-driven tests: no control
@@ -163,21 +165,9 @@ class RollbackRequest(BaseModel):
     version: str = Field(..., min_length=1, max_length=200, description="A version id from `rolesearch versions`")
 
 
-class VersionOut(BaseModel):
-    """One kept index version."""
-
-    version: str
-    built_at: str | None
-    articles: int
-    passages: int
-    published: bool
-    complete: bool
-    problem: str | None = Field(None, description="Why the version cannot be published, when it cannot")
-
-
 class RollbackResponse(BaseModel):
     """The version now published and the one it replaced."""
 
     published: str
     previous: str | None
-    versions: list[VersionOut]
+    versions: list[VersionInfo] = Field(description="The kept versions after the rollback, oldest first")

@@ -20,7 +20,6 @@ class Reader:
 
 
 EVERYONE = Reader(everything=True)  # no authentication: every article is public, as before permissions
-PUBLIC = Reader()  # an anonymous caller: public articles only
 
 
 def can_read(access: Iterable[str] | None, reader: Reader) -> bool:

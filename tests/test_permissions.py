@@ -3,7 +3,6 @@ endpoint by callers with and without its group, in proxy and token mode; untrust
 
 from __future__ import annotations
 
-import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,7 +70,6 @@ def token_app(perm_index, embedder):
     add_token(tokens, "hr-report", ["hr"])
     add_token(tokens, "ops-bot", ["ops"])
     app = _app(perm_index, embedder, auth="token", auth_tokens_file=tokens)
-    app.state.test_tokens = {}
     return app
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,29 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from tests.conftest import DRIFT_ARTICLE, ROOT
+from tests.conftest import DRIFT_ARTICLE, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
 ADMIN = "admin-secret"
 DRIFT_QUESTION = "population stability index alert"
 PROXY_HEADERS = {"X-Forwarded-User": "ann", "X-Forwarded-Groups": "staff"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +47,7 @@ def built(tmp_path_factory, embedder):
 
 @pytest.fixture(scope="module")
 def server(built):
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ROLESEARCH_RELOAD_INTERVAL": "0.3",
                         "ROLESEARCH_AUTH": "proxy", "ROLESEARCH_TRUSTED_PROXIES": "127.0.0.1",
                         "ROLESEARCH_ADMIN_TOKEN": ADMIN, "ROLESEARCH_ACCESS_LOG": "false"}
@@ -82,7 +65,7 @@ def server(built):
             return False
 
     try:
-        _wait_for(up, 120, "the server to start")
+        wait_for(up, 120, "the server to start")
         yield base
     finally:
         proc.terminate()
@@ -119,7 +102,7 @@ def test_rollback_by_cli_then_by_admin_api_is_served_within_seconds(built, serve
     assert r.exit_code == 0, r.output
     assert f"published version {built['v1']} (was {built['v2']})" in r.stdout
     t0 = time.monotonic()
-    _wait_for(lambda: _served(server) == built["v1"], 5, "the server to serve the rolled-back version")
+    wait_for(lambda: _served(server) == built["v1"], 5, "the server to serve the rolled-back version")
     assert time.monotonic() - t0 < 5
     assert _top_article(server) != "drift"  # the older version has no drift article
 

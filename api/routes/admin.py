@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import AdminDep, ReindexerDep, ServiceDep
-from api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse, VersionOut
+from api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse
 from api.reindex import ReindexRunning
-from ingest.store import IndexBusy, IndexNotFound, StoreError, list_versions, rollback
+from ingest.store import IndexBusy, IndexNotFound, StoreError, VersionInfo, list_versions, rollback
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep],
                    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -32,13 +32,9 @@ def reindex_status(reindexer: ReindexerDep) -> ReindexResponse:
     return ReindexResponse(**asdict(reindexer.status))
 
 
-def _versions(service: ServiceDep) -> list[VersionOut]:
-    return [VersionOut(**asdict(v)) for v in list_versions(service.settings.index_dir)]
-
-
-@router.get("/versions", response_model=list[VersionOut], summary="The kept index versions, oldest first")
-def versions(service: ServiceDep) -> list[VersionOut]:
-    return _versions(service)
+@router.get("/versions", response_model=list[VersionInfo], summary="The kept index versions, oldest first")
+def versions(service: ServiceDep) -> list[VersionInfo]:
+    return list_versions(service.settings.index_dir)
 
 
 @router.post("/rollback", response_model=RollbackResponse, summary="Publish a kept index version again",
@@ -55,4 +51,4 @@ async def rollback_to(req: RollbackRequest, service: ServiceDep) -> RollbackResp
         raise HTTPException(422, str(exc)) from exc
     # Swap now in this process; other servers on the same index follow CURRENT at their next poll.
     await run_in_threadpool(service.reload)
-    return RollbackResponse(published=req.version, previous=previous, versions=_versions(service))
+    return RollbackResponse(published=req.version, previous=previous, versions=list_versions(s.index_dir))
