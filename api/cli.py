@@ -15,7 +15,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search and a
 
 
 def _settings(**overrides) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # e.g. ROLESEARCH_AUTH=proxy without ROLESEARCH_TRUSTED_PROXIES
+        _fail("settings: " + "; ".join(e["msg"] for e in exc.errors()), 2)
 
 
 def _fail(message: str, code: int = 1) -> None:
