@@ -1,6 +1,6 @@
 """Access groups for articles whose source has no front matter (wiki pages, ...): a mapping file of patterns.
 
-    # access.yaml: every rule that matches adds its groups to the article's (front matter `access` too)
+    # access.yaml: an article without groups of its own gets the groups of every rule that matches it
     - title: "Compensation*"          # glob on the page title, ignoring case
       groups: [hr]
     - url: "https://wiki.example/HR/*" # glob on the article URL
@@ -8,7 +8,8 @@
     - path: "private/**"              # glob on the path under the source (the id's origin)
       groups: [staff]
 
-An article with no groups is public; groups name who may read it (any one of them suffices).
+An article with no groups is public; groups name who may read it (any one of them suffices). Groups the
+article has already (front matter `access`, or a source that knows its page permissions) are kept as they are.
 """
 
 from __future__ import annotations
@@ -70,19 +71,15 @@ class AccessMap:
             raise AccessMapError(f"access map {path} must be a list of rules (- title/url/path: pattern, groups: [...])")
         return cls(tuple(_rule(r, i, path) for i, r in enumerate(data, start=1)))
 
-    def groups_for(self, article: Article) -> tuple[str, ...]:
-        """The article's own groups plus those of every rule that matches it."""
-        groups = set(article.access)
-        for rule in self.rules:
-            if rule.matches(article):
-                groups.update(rule.groups)
-        return tuple(sorted(groups))
+    def __call__(self, article: Article) -> tuple[str, ...]:
+        """The groups of every rule that matches the article (the ingest access hook: Article -> groups)."""
+        return tuple(sorted({g for rule in self.rules if rule.matches(article) for g in rule.groups}))
 
     def apply(self, articles: list[Article]) -> list[Article]:
-        """The articles with the mapped groups added to their access."""
+        """The articles, those without groups of their own given the mapped ones."""
         if not self.rules:
             return articles
-        return [dataclasses.replace(a, access=self.groups_for(a)) for a in articles]
+        return [a if a.access else dataclasses.replace(a, access=self(a)) for a in articles]
 
 
 def _rule(raw, n: int, path: Path) -> AccessRule:

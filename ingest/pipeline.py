@@ -68,7 +68,7 @@ def build_index(
     """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
 
     full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
-    access adds groups by title, URL or path pattern to whatever the sources read (ingest.access).
+    access (ingest.access.AccessMap, or any Article -> groups callable) gives groups to articles that have none.
     """
     t0 = time.perf_counter()
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)

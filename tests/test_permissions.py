@@ -33,6 +33,8 @@ QUESTION = "who owns the Project Falcon churn forecast?"
 ACCESS_MAP = """
 - title: "salar*"
   groups: [finance]
+- title: "project falcon*"   # falcon's own front matter groups win over the map
+  groups: [everyone]
 """
 
 
@@ -247,3 +249,13 @@ def test_filters_and_groups_on_the_command_line(perm_index):
     assert ids("--group", "ops") == {"rollback"}
     r = runner.invoke(app, ["ask", QUESTION, "--index", index, "--json", "--group", "hr", "--tag", "planning"])
     assert r.exit_code == 0 and json.loads(r.stdout)["answer"]["roles"][0]["role"] == "Data Scientist"
+
+
+def test_access_map_rules_are_checked(tmp_path):
+    from ingest.access import AccessMap, AccessMapError
+
+    for text, words in [("- title: x\n", "groups must be a non-empty list"), ("- groups: [a]\n", "give at least one of"),
+                        ("- titel: x\n  groups: [a]\n", "unknown keys titel"), ("title: x\n", "must be a list of rules")]:
+        (tmp_path / "map.yaml").write_text(text)
+        with pytest.raises(AccessMapError, match=words):
+            AccessMap.load(tmp_path / "map.yaml")
