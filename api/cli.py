@@ -1,4 +1,4 @@
-"""The `rolesearch` command: ingest, search, serve, eval."""
+"""The `rolesearch` command: ingest, search, ask, serve, eval, versions, rollback, token."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search and a
 
 
 def _settings(**overrides) -> Settings:
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # e.g. ROLESEARCH_AUTH=proxy without ROLESEARCH_TRUSTED_PROXIES
+        _fail("settings: " + "; ".join(e["msg"] for e in exc.errors()), 2)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -34,23 +39,28 @@ def ingest(
     source: Optional[list[str]] = typer.Option(None, "--source", help="KIND:LOCATION, repeatable: folder:DIR, "
                                                "mediawiki:EXPORT.xml, confluence:SPACE.zip|DIR, crawl:URL "
                                                "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
+    access_map: Optional[Path] = typer.Option(None, "--access-map", help="YAML rules giving articles access groups "
+                                              "by title, URL or path (default ROLESEARCH_ACCESS_MAP_FILE)"),
 ) -> None:
     """Build or update the index from its sources, embedding only what changed."""
+    from ingest.access import AccessMapError
     from ingest.pipeline import build_index
     from ingest.roles import RolesError
     from ingest.sources import SourceError
     from ingest.store import StoreError
 
-    s = _settings(corpus_dir=corpus, index_dir=index)
+    s = _settings(corpus_dir=corpus, index_dir=index, access_map_file=access_map)
     try:
+        access = s.access_map()
         sources = s.sources(source)
-    except SourceError as exc:
+    except (AccessMapError, SourceError) as exc:
         _fail(str(exc), 2)
     embedder = s.embedder()
     try:
         summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                               progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
-                              cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources)
+                              cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
+                              access=access)
     except (StoreError, FileNotFoundError, RolesError, SourceError) as exc:
         _fail(str(exc))
     d = summary.to_dict()
@@ -85,6 +95,16 @@ def _searcher(index: Optional[Path]):
     return Searcher(idx, s.embedder(), s.search_config(), roles)
 
 
+def _allow(searcher, req, groups: list[str]):
+    """The passage mask for a command-line search: the filters, and the groups when --group is given."""
+    from search.access import EVERYONE, Reader
+    from search.filters import Filters
+    from search.scope import passage_mask
+
+    reader = Reader.of(groups) if groups else EVERYONE
+    return passage_mask(searcher.index, reader, Filters.of(req.article, req.tag, req.source))
+
+
 @app.command()
 def search(
     query: str = typer.Argument(..., help="The question"),
@@ -92,6 +112,11 @@ def search(
     k: int = typer.Option(5, "-k", "--k", help="Number of hits (1-50)"),
     mode: str = typer.Option("hybrid", "--mode", help="dense, lexical or hybrid"),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the body of HTTP /search"),
+    article: list[str] = typer.Option([], "--article", help="Only this article id (repeatable)"),
+    tag: list[str] = typer.Option([], "--tag", help="Only articles with this tag (repeatable)"),
+    source: list[str] = typer.Option([], "--source", help="Only articles from this source (repeatable)"),
+    group: list[str] = typer.Option([], "--group", help="Search as a reader in this access group (repeatable); "
+                                    "without it every article is searched"),
 ) -> None:
     """Rank passages for a question."""
     from pydantic import ValidationError
@@ -100,11 +125,12 @@ def search(
     from api.responses import search_response
 
     try:
-        req = SearchRequest(q=query, k=k, mode=mode)
+        req = SearchRequest(q=query, k=k, mode=mode, article=article, tag=tag, source=source)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
     searcher = _searcher(index)
-    body = search_response(searcher.search(req.q, req.k, req.mode), searcher.index.articles)
+    allow = _allow(searcher, req, group)
+    body = search_response(searcher.search(req.q, req.k, req.mode, allow=allow), searcher.index.articles)
     if as_json:
         typer.echo(body.model_dump_json(indent=2))
         return
@@ -120,6 +146,11 @@ def ask(
     index: Optional[Path] = typer.Option(None, "--index"),
     k: int = typer.Option(5, "-k", "--k", help="Number of hits shown (1-50)"),
     as_json: bool = typer.Option(False, "--json", help="Print exactly the body of HTTP /ask"),
+    article: list[str] = typer.Option([], "--article", help="Only this article id (repeatable)"),
+    tag: list[str] = typer.Option([], "--tag", help="Only articles with this tag (repeatable)"),
+    source: list[str] = typer.Option([], "--source", help="Only articles from this source (repeatable)"),
+    group: list[str] = typer.Option([], "--group", help="Answer as a reader in this access group (repeatable); "
+                                    "without it every article is used"),
 ) -> None:
     """Answer a question: the roles that own the duty, with the passages that say so."""
     from pydantic import ValidationError
@@ -129,12 +160,13 @@ def ask(
     from search.answers import ask as answer_question
 
     try:
-        req = SearchRequest(q=query, k=k)
+        req = SearchRequest(q=query, k=k, article=article, tag=tag, source=source)
     except ValidationError as exc:
         _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
     s = _settings(index_dir=index)
     searcher = _searcher(index)
-    body = ask_response(answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k), searcher.index.articles)
+    result = answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k, _allow(searcher, req, group))
+    body = ask_response(result, searcher.index.articles)
     if as_json:
         typer.echo(body.model_dump_json(indent=2))
         return
@@ -161,8 +193,105 @@ def serve(
 
     s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
     # The app writes its own JSON access lines (with latency); uvicorn's would say the same thing twice.
+    # In proxy mode the peer check needs the connection's own address, not one rewritten from X-Forwarded-For.
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info",
-                log_config=uvicorn_log_config(), access_log=False)
+                log_config=uvicorn_log_config(), access_log=False, proxy_headers=s.auth != "proxy")
+
+
+@app.command()
+def versions(
+    index: Optional[Path] = typer.Option(None, "--index"),
+    as_json: bool = typer.Option(False, "--json", help="Print the list as JSON"),
+) -> None:
+    """List the kept index versions: id, build time, counts, and which one is published."""
+    from ingest.store import list_versions
+
+    s = _settings(index_dir=index)
+    kept = list_versions(s.index_dir)
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps([asdict(v) for v in kept], indent=2))
+        return
+    if not kept:
+        _fail(f"no index versions in {s.index_dir}: run `rolesearch ingest`")
+    for v in kept:
+        mark = "*" if v.published else " "
+        what = f"{v.articles} articles, {v.passages} passages" if v.complete else f"unusable: {v.problem}"
+        typer.echo(f"{mark} {v.version}  {v.built_at or '-':25s}  {what}")
+    typer.echo("(* published)")
+
+
+@app.command()
+def rollback(
+    version: str = typer.Argument(..., help="A version id from `rolesearch versions`"),
+    index: Optional[Path] = typer.Option(None, "--index"),
+) -> None:
+    """Publish a kept index version again; running servers swap it in within their reload interval."""
+    from ingest.store import StoreError, rollback as publish_again
+
+    s = _settings(index_dir=index)
+    try:
+        previous = publish_again(s.index_dir, version, s.model)
+    except StoreError as exc:
+        _fail(str(exc))
+    typer.echo(f"published version {version} (was {previous or 'none'})")
+
+
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for ROLESEARCH_AUTH=token (stored as hashes).")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("add")
+def token_add(
+    name: str = typer.Argument(..., help="Who or what the token is for"),
+    group: list[str] = typer.Option([], "--group", help="An access group the token reads (repeatable)"),
+    file: Optional[Path] = typer.Option(None, "--file", help="Token file (default ROLESEARCH_AUTH_TOKENS_FILE)"),
+) -> None:
+    """Create a token, store its hash, and print the token once."""
+    from api.tokens import TokenFileError, add_token
+
+    path = file or _settings().auth_tokens_file
+    try:
+        token = add_token(path, name, group)
+    except TokenFileError as exc:
+        _fail(str(exc))
+    typer.echo(token)
+    typer.secho(f"token {name!r} added to {path} (groups: {', '.join(sorted(set(group))) or 'none: public only'}); "
+                "it is not stored and cannot be shown again", err=True)
+
+
+@token_app.command("remove")
+def token_remove(
+    name: str = typer.Argument(...),
+    file: Optional[Path] = typer.Option(None, "--file", help="Token file (default ROLESEARCH_AUTH_TOKENS_FILE)"),
+) -> None:
+    """Revoke the token called NAME."""
+    from api.tokens import TokenFileError, remove_token
+
+    path = file or _settings().auth_tokens_file
+    try:
+        if not remove_token(path, name):
+            _fail(f"no token named {name!r} in {path}")
+    except TokenFileError as exc:
+        _fail(str(exc))
+    typer.echo(f"token {name!r} removed")
+
+
+@token_app.command("list")
+def token_list(
+    file: Optional[Path] = typer.Option(None, "--file", help="Token file (default ROLESEARCH_AUTH_TOKENS_FILE)"),
+) -> None:
+    """The tokens' names, groups and creation times (never the tokens)."""
+    from api.tokens import TokenFileError, read_tokens
+
+    path = file or _settings().auth_tokens_file
+    try:
+        entries = read_tokens(path)
+    except TokenFileError as exc:
+        _fail(str(exc))
+    for e in entries:
+        typer.echo(f"{e.name}\t{','.join(e.groups) or '-'}\t{e.created or '-'}")
 
 
 @app.command("eval")

@@ -12,7 +12,9 @@ from api.reindex import Reindexer
 
 from fastapi.templating import Jinja2Templates
 
+from api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, proxy_caller
 from api.metrics import Metrics
+from api.tokens import TokenFileError, TokenStore
 from api.service import IndexUnavailable, Service
 from api.settings import Settings
 from search.searcher import Searcher
@@ -72,3 +74,43 @@ def get_templates(request: Request) -> Jinja2Templates:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TemplatesDep = Annotated[Jinja2Templates, Depends(get_templates)]
+
+
+def get_token_store(request: Request) -> TokenStore:
+    """The token file of this app, read on first use (only token mode needs it)."""
+    store = getattr(request.app.state, "tokens", None)
+    if store is None:
+        store = request.app.state.tokens = TokenStore(request.app.state.service.settings.auth_tokens_file)
+    return store
+
+
+def get_caller(request: Request, settings: SettingsDep) -> Caller:
+    """Who this request is answered for, by ROLESEARCH_AUTH (off: everyone reads everything).
+
+    The bearer token is read by hand, not declared with HTTPBearer: the schema would then say every
+    search needs one, which is only true in token mode (and even there a request without one is public).
+    """
+    if settings.auth == "off":
+        return ANYONE
+    if settings.auth == "proxy":
+        # The connection's own address: `rolesearch serve` turns uvicorn's X-Forwarded-For rewriting off in this mode.
+        peer = request.client.host if request.client else None
+        try:
+            return proxy_caller(peer, request.headers.get(settings.auth_user_header),
+                                request.headers.get(settings.auth_groups_header), settings.trusted_proxies)
+        except CallerRefused as exc:
+            raise HTTPException(exc.status, exc.detail) from exc
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not token.strip() or scheme.lower() != "bearer":
+        return ANONYMOUS  # no token: public articles only (the search page in a browser)
+    try:
+        entry = get_token_store(request).lookup(token.strip())
+    except TokenFileError as exc:
+        raise HTTPException(503, f"tokens cannot be checked: {exc}") from exc
+    if entry is None:
+        raise HTTPException(401, "unknown token (Authorization: Bearer <token>; see `rolesearch token add`)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return Caller(entry.name, frozenset(entry.groups))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

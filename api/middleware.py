@@ -45,22 +45,43 @@ class RequestObserver:
                                           client[0] if client else None))
 
 
-class BodySizeLimit:
-    """Refuses request bodies over max_bytes with a 413, by Content-Length or while the body streams in."""
+# Bodies over the limit are still read (and thrown away) up to this size before the 413 goes out: a server
+# that closes a socket with unread data makes the kernel send a reset, which can destroy the 413 before a
+# client that writes its whole body before reading (urllib, requests) has read it.
+DRAIN_BYTES = 16 * 1024 * 1024
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+
+class BodySizeLimit:
+    """Refuses request bodies over max_bytes with a 413, by Content-Length or while the body streams in.
+
+    The rest of the body is drained (up to drain_bytes) before answering, so the client gets the 413.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = DRAIN_BYTES) -> None:
+        self.app, self.max_bytes, self.drain_bytes = app, max_bytes, drain_bytes
 
     def _message(self, size: int | None = None) -> str:
         got = f"{size:,} bytes" if size is not None else "larger"
         return f"request body is {got}, over the limit of {self.max_bytes:,} bytes"
 
+    async def _drain(self, receive: Receive, received: int = 0) -> None:
+        """Read and discard what is left of the body, stopping past drain_bytes or at a disconnect."""
+        while received <= self.drain_bytes:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+            received += len(message.get("body", b""))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            # A client waiting for "100 Continue" has sent nothing yet: answering at once spares the upload.
+            if int(declared) <= self.drain_bytes and headers.get(b"expect", b"").lower() != b"100-continue":
+                await self._drain(receive)
             await json_error(413, self._message(int(declared)))(scope, receive, send)
             return
         seen = 0
@@ -71,6 +92,8 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    if message.get("more_body", False):
+                        await self._drain(receive, seen)
                     # FastAPI re-raises an HTTPException met while reading the body, so this becomes the 413.
                     raise HTTPException(413, self._message())
             return message

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ingest.store import VersionInfo
+
 MAX_QUERY_CHARS = 1000
 MAX_K = 50
 # What _not_blank enforces, stated in the schema for clients and schema-driven tests: no control
@@ -25,6 +27,11 @@ class SearchRequest(BaseModel):
                    json_schema_extra={"pattern": QUERY_PATTERN})
     k: int = Field(5, ge=1, le=MAX_K, description="Number of hits, 1 to 50")
     mode: Literal["dense", "lexical", "hybrid"] = Field("hybrid", description="Ranking: dense, lexical or their fusion")
+    # Filters, each repeatable (?tag=a&tag=b): any of a facet's values, all facets given. Unknown values match nothing.
+    article: list[str] = Field([], max_length=50, description="Only these article ids")
+    tag: list[str] = Field([], max_length=50, description="Only articles with one of these tags")
+    source: list[str] = Field([], max_length=50, description="Only articles from these sources (e.g. folder)")
+    facets: bool = Field(False, description="Also count the top hits per article, tag and source (the page's facets)")
 
     @field_validator("q")
     @classmethod
@@ -64,6 +71,14 @@ class HitOut(BaseModel):
     highlight: HighlightOut | None = Field(None, description="The best-answering sentence of the passage")
 
 
+class FacetOut(BaseModel):
+    """One facet value and how many of the top hits have it."""
+
+    value: str = Field(description="What to filter by (?article=, ?tag=, ?source=)")
+    label: str
+    count: int
+
+
 class SearchResponse(BaseModel):
     """Hits for a query from one index version."""
 
@@ -72,6 +87,8 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     index_version: str
     took_ms: float
+    facets: dict[str, list[FacetOut]] | None = Field(
+        None, description="With facets=true: counts per article, tag and source over the top hits the caller may see")
 
 
 class RoleOut(BaseModel):
@@ -98,6 +115,7 @@ class AskResponse(BaseModel):
     hits: list[HitOut]
     index_version: str
     took_ms: float
+    facets: dict[str, list[FacetOut]] | None = Field(None, description="As in SearchResponse")
 
 
 class HealthResponse(BaseModel):
@@ -106,8 +124,8 @@ class HealthResponse(BaseModel):
     status: str
     index_version: str | None
     built_at: str | None
-    articles: int
-    passages: int
+    articles: int = Field(description="Articles the caller may read")
+    passages: int = Field(description="Passages of those articles")
     model: str
     loaded_at: str | None = Field(None, description="When the served version was swapped in")
     reload_error: str | None = Field(None, description="Why the last published version could not be served")
@@ -137,3 +155,19 @@ class ErrorResponse(BaseModel):
     """The shape of every error."""
 
     detail: str | list | dict
+
+
+class RollbackRequest(BaseModel):
+    """Which kept index version to publish again."""
+
+    model_config = {"extra": "forbid"}
+
+    version: str = Field(..., min_length=1, max_length=200, description="A version id from `rolesearch versions`")
+
+
+class RollbackResponse(BaseModel):
+    """The version now published and the one it replaced."""
+
+    published: str
+    previous: str | None
+    versions: list[VersionInfo] = Field(description="The kept versions after the rollback, oldest first")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from api.links import hit_url
-from api.models import AnswerOut, AskResponse, HighlightOut, HitOut, RoleOut, SearchResponse
+from api.models import AnswerOut, AskResponse, FacetOut, HighlightOut, HitOut, RoleOut, SearchResponse
 from search.answers import AskResult
+from search.facets import facet_counts
 from search.searcher import Hit, SearchResult
 
 
@@ -51,3 +52,9 @@ def ask_response(result: AskResult, articles: dict) -> AskResponse:
         index_version=result.result.index_version,
         took_ms=result.result.took_ms,
     )
+
+
+def facets_out(hits: list[Hit], articles: dict) -> dict[str, list[FacetOut]]:
+    """The facets of a response: counts over these hits per article, tag and source."""
+    return {f: [FacetOut(value=v.value, label=v.label, count=v.count) for v in values]
+            for f, values in facet_counts(hits, articles).items()}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.access import AccessMap
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
 from ingest.embedding import DEFAULT_MODEL, Embedder, EmbedderSpec
@@ -67,6 +69,34 @@ class Settings(BaseSettings):
     # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
     query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
 
+    # Who is calling (docs/permissions.md): off = every article public; proxy = user and groups from the headers
+    # of an authenticating proxy at one of trusted_proxies; token = bearer tokens listed (hashed) in auth_tokens_file.
+    auth: Literal["off", "proxy", "token"] = "off"
+    auth_user_header: str = "X-Forwarded-User"
+    auth_groups_header: str = "X-Forwarded-Groups"  # comma-separated group names
+    # Addresses or CIDRs of the proxies whose identity headers are believed; comma-separated or a JSON list.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    auth_tokens_file: Path = Path("tokens.json")  # `rolesearch token add` writes it
+    access_map_file: Path | None = None  # ingest: groups for articles by title, URL or path pattern (ingest/access.py)
+    facet_hits: int = Field(20, ge=1, le=50, description="Top hits the page's facet counts are taken over")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, v):
+        if isinstance(v, str):
+            v = json.loads(v) if v.strip().startswith("[") else [p for p in v.split(",") if p.strip()]
+        try:
+            return [ip_network(str(p).strip(), strict=False) for p in v]
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc} (give addresses or CIDRs, e.g. 10.0.0.5,10.1.0.0/16)") from exc
+
+    @model_validator(mode="after")
+    def _proxy_needs_trusted_peers(self):
+        if self.auth == "proxy" and not self.trusted_proxies:
+            raise ValueError("ROLESEARCH_AUTH=proxy needs ROLESEARCH_TRUSTED_PROXIES (the proxy's addresses or CIDRs): "
+                             "identity headers from any other peer are refused")
+        return self
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, v):
@@ -112,6 +142,10 @@ class Settings(BaseSettings):
         if self.sources_file is not None:
             return load_sources_file(self.sources_file, state_dir)
         return None
+
+    def access_map(self) -> AccessMap:
+        """The access mapping applied at ingest (none configured: no rules)."""
+        return AccessMap.load(self.access_map_file) if self.access_map_file is not None else AccessMap()
 
     def role_config(self) -> RoleConfig:
         """The roles and aliases to attribute at ingest."""

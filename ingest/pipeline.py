@@ -73,7 +73,7 @@ def build_index(
 
     full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
     A source that cannot be read (SourceError) fails the build before anything is written. access gives
-    groups to articles whose source knows none (ingest.sources.base.AccessHook).
+    groups to articles whose source knows none (ingest.sources.base.AccessHook). An ingest.access.AccessMap is such a hook.
     """
     t0 = time.perf_counter()
     index_dir = Path(index_dir)

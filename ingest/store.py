@@ -289,3 +289,54 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One kept version as `rolesearch versions` lists it."""
+
+    version: str
+    built_at: str | None
+    articles: int
+    passages: int
+    published: bool
+    complete: bool
+    problem: str | None = None  # why it cannot be published, when it cannot
+
+
+def list_versions(index_dir: Path) -> list[VersionInfo]:
+    """The kept versions, oldest first, from their manifests (vectors are not read)."""
+    versions = Path(index_dir) / "versions"
+    current = current_version(index_dir)
+    if not versions.is_dir():
+        return []
+    out = []
+    for p in sorted(versions.iterdir()):
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        try:
+            m = read_manifest(index_dir, p.name)
+        except StoreError as exc:
+            out.append(VersionInfo(p.name, None, 0, 0, p.name == current, False, str(exc)))
+            continue
+        out.append(VersionInfo(p.name, m.built_at, len(m.articles), m.passages, p.name == current, True))
+    return out
+
+
+def rollback(index_dir: Path, version: str, model: str | None = None) -> str | None:
+    """Publish a kept version again (CURRENT swapped atomically); returns the version it replaces.
+
+    The version must exist and load whole (manifest, passages, vectors agree; built with `model` if given);
+    a build in progress is not overtaken (IndexBusy).
+    """
+    index_dir = Path(index_dir)
+    if not version or "/" in version or version.startswith(".") or not version_dir(index_dir, version).is_dir():
+        kept = ", ".join(v.version for v in list_versions(index_dir)) or "none"
+        raise IndexNotFound(f"no version {version!r} in {index_dir / 'versions'} (kept: {kept})")
+    with build_lock(index_dir):
+        if not (version_dir(index_dir, version) / "manifest.json").exists():
+            raise IndexCorrupt(f"version {version} is incomplete (no manifest.json); refusing to publish it")
+        load_version(index_dir, version, model)  # refuses an inconsistent version, or one of another model
+        previous = current_version(index_dir)
+        publish(index_dir, version)
+    return previous

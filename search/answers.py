@@ -6,6 +6,8 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from ingest.roles import RoleConfig
 from search.query import is_ownership
 from search.searcher import Hit, SearchResult, Searcher
@@ -122,9 +124,14 @@ def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, 
     return Answer(True, [], f"{' '.join(sentence.split())} {source(best, articles)}")
 
 
-def ask(searcher: Searcher, query: str, roles: RoleConfig, config: AnswerConfig = AnswerConfig(), k: int = 5) -> AskResult:
-    """Search in hybrid mode and answer from the hits."""
-    result = searcher.search(query, k=max(k, config.passages), mode="hybrid")
+def ask(searcher: Searcher, query: str, roles: RoleConfig, config: AnswerConfig = AnswerConfig(), k: int = 5,
+        allow: np.ndarray | None = None) -> AskResult:
+    """Search in hybrid mode and answer from the hits.
+
+    allow (Searcher.search) keeps passages out before ranking, so roles, evidence, the answer sentence and
+    the not-answerable check (the best cosine over allowed passages only) all come from what the caller may see.
+    """
+    result = searcher.search(query, k=max(k, config.passages), mode="hybrid", allow=allow)
     a = answer(query, result, roles, searcher.index.articles, config)
     result.hits = result.hits[:k]
     return AskResult(query, a, result)

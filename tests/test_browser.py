@@ -153,3 +153,24 @@ def test_a_bad_query_shows_the_message(server, page):
     page.goto(server + "/?q=" + "x" * 1001)
     page.wait_for_function("document.getElementById('status').textContent.includes('1000')")
     assert page.locator("#results .hit").count() == 0
+
+
+def test_facets_count_the_top_hits_and_filter_the_search(server, page):
+    page.goto(server + "/?q=" + "who+owns+model+rollback%3F")
+    page.locator("#results .hit").first.wait_for()
+    articles = page.locator('#facets button[data-facet="article"]')
+    articles.first.wait_for()
+    assert articles.count() >= 2  # the top hits come from several articles
+    counts = [int(articles.nth(i).locator(".count").inner_text()) for i in range(articles.count())]
+    assert counts == sorted(counts, reverse=True) and sum(counts) >= page.locator("#results .hit").count()
+    # Choosing an article narrows the search to it: the URL says so, and every hit is from it.
+    chosen = articles.nth(1)
+    value, title = chosen.get_attribute("data-value"), chosen.inner_text().rsplit(" ", 1)[0]
+    chosen.click()
+    page.wait_for_url(f"**article={value}*")
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('#results .hit-link')].every(a => a.textContent === t)", arg=title)
+    assert page.locator('#facets button[aria-pressed="true"]').get_attribute("data-value") == value
+    # And back: the filter is dropped with a second click.
+    page.locator('#facets button[aria-pressed="true"]').click()
+    page.wait_for_function("!location.search.includes('article=')")

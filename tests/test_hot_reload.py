@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -13,31 +12,15 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import DRIFT_ARTICLE, ROOT
+from tests.conftest import DRIFT_ARTICLE, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
 QUESTION = "who rolls back a bad model release?"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_index, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ROLESEARCH_RELOAD_INTERVAL": "0.5"}
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--index", str(small_index),
@@ -65,7 +48,7 @@ def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_
 
     clients = [threading.Thread(target=query, args=(out,)) for out in seen]
     try:
-        old = _wait_for(health, 120, "the server to start")["index_version"]
+        old = wait_for(health, 120, "the server to start")["index_version"]
         for t in clients:
             t.start()
         (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
@@ -75,9 +58,9 @@ def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_
         assert ingest.returncode == 0, ingest.stderr[-2000:]
         new = json.loads(ingest.stdout)["version"]
         published = time.monotonic()
-        _wait_for(lambda: health()["index_version"] == new, 15, "the server to serve the new version")
+        wait_for(lambda: health()["index_version"] == new, 15, "the server to serve the new version")
         swap_seconds = time.monotonic() - published
-        _wait_for(lambda: all(out and out[-1][1] == new for out in seen), 15, "queries on the new version")
+        wait_for(lambda: all(out and out[-1][1] == new for out in seen), 15, "queries on the new version")
         hit = httpx.get(f"{base}/search", params={"q": "population stability index alert", "k": 1}).json()["hits"][0]
         assert hit["article_id"] == "drift"
     finally:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AdminDep, ReindexerDep
-from api.models import ErrorResponse, ReindexResponse
+from api.deps import AdminDep, ReindexerDep, ServiceDep
+from api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse
 from api.reindex import ReindexRunning
+from ingest.store import IndexBusy, IndexNotFound, StoreError, VersionInfo, list_versions, rollback
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep],
                    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})
@@ -28,3 +30,25 @@ def start_reindex(reindexer: ReindexerDep) -> ReindexResponse:
 @router.get("/reindex", response_model=ReindexResponse, summary="Progress of the current or last reindex")
 def reindex_status(reindexer: ReindexerDep) -> ReindexResponse:
     return ReindexResponse(**asdict(reindexer.status))
+
+
+@router.get("/versions", response_model=list[VersionInfo], summary="The kept index versions, oldest first")
+def versions(service: ServiceDep) -> list[VersionInfo]:
+    return list_versions(service.settings.index_dir)
+
+
+@router.post("/rollback", response_model=RollbackResponse, summary="Publish a kept index version again",
+             responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
+async def rollback_to(req: RollbackRequest, service: ServiceDep) -> RollbackResponse:
+    s = service.settings
+    try:
+        previous = await run_in_threadpool(rollback, s.index_dir, req.version, s.model)
+    except IndexNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except IndexBusy as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except StoreError as exc:  # incomplete, inconsistent, or built with another model
+        raise HTTPException(422, str(exc)) from exc
+    # Swap now in this process; other servers on the same index follow CURRENT at their next poll.
+    await run_in_threadpool(service.reload)
+    return RollbackResponse(published=req.version, previous=previous, versions=list_versions(s.index_dir))

@@ -7,8 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from api.article_view import ArticleMissing, load_article_page
-from api.deps import SearcherDep, SettingsDep, TemplatesDep
+from api.deps import CallerDep, SearcherDep, SettingsDep, TemplatesDep
 from api.errors import error_response
+from search.access import can_read
+from search.scope import counts_in_scope
 
 router = APIRouter(tags=["articles"], default_response_class=HTMLResponse)
 
@@ -18,13 +20,13 @@ def _wants_html(request: Request) -> bool:
 
 
 @router.get("/articles", summary="The indexed articles (HTML)")
-def list_articles(request: Request, searcher: SearcherDep, templates: TemplatesDep) -> HTMLResponse:
+def list_articles(request: Request, searcher: SearcherDep, templates: TemplatesDep, caller: CallerDep) -> HTMLResponse:
     index = searcher.index
-    articles = sorted(({"id": aid, **meta} for aid, meta in index.articles.items()),
-                      key=lambda a: a["title"].lower())
+    articles = sorted(({"id": aid, **meta} for aid, meta in index.articles.items()
+                       if can_read(meta.get("access"), caller.reader)), key=lambda a: a["title"].lower())
+    _, passages = counts_in_scope(index.articles, caller.reader)
     return templates.TemplateResponse(
-        request, "articles.html",
-        {"articles": articles, "passages": index.manifest.passages, "version": index.version},
+        request, "articles.html", {"articles": articles, "passages": passages, "version": index.version},
     )
 
 
@@ -34,8 +36,10 @@ def list_articles(request: Request, searcher: SearcherDep, templates: TemplatesD
     responses={404: error_response("No such article in the served index", html_too=True)},
 )
 async def show_article(article_id: str, request: Request, searcher: SearcherDep, settings: SettingsDep,
-                       templates: TemplatesDep) -> HTMLResponse:
+                       templates: TemplatesDep, caller: CallerDep) -> HTMLResponse:
     indexed = searcher.index.articles.get(article_id)
+    if indexed is not None and not can_read(indexed.get("access"), caller.reader):
+        indexed = None  # the same 404 as a missing article: its existence is not confirmed
     try:
         if indexed is None:
             raise ArticleMissing(f"no article {article_id!r} in the index; see /articles for the list")

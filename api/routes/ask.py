@@ -7,26 +7,37 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import SearcherDep, ServiceDep
+from api.auth import Caller
+from api.deps import CallerDep, SearcherDep, ServiceDep
 from api.models import AskResponse, SearchRequest
-from api.responses import ask_response
+from api.responses import ask_response, facets_out
 from search.answers import ask
+from search.filters import Filters
+from search.scope import passage_mask
+from search.searcher import Searcher
 
 router = APIRouter(tags=["answers"])
 
 
-async def _run(service: ServiceDep, searcher: SearcherDep, req: SearchRequest) -> AskResponse:
+async def _run(service: ServiceDep, searcher: Searcher, req: SearchRequest, caller: Caller) -> AskResponse:
     # Answers are built from hybrid ranking; `mode` is accepted for symmetry with /search and ignored.
     # The roles are the ones the served searcher was built with, so a reload brings both together.
-    result = await run_in_threadpool(ask, searcher, req.q, searcher.roles, service.settings.answer_config(), req.k)
-    return ask_response(result, searcher.index.articles)
+    # The same mask as /search: roles, evidence, the sentence and the abstention see only allowed passages.
+    allow = passage_mask(searcher.index, caller.reader, Filters.of(req.article, req.tag, req.source))
+    depth = max(req.k, service.settings.facet_hits) if req.facets else req.k
+    result = await run_in_threadpool(ask, searcher, req.q, searcher.roles, service.settings.answer_config(), depth,
+                                     allow)
+    facets = facets_out(result.result.hits, searcher.index.articles) if req.facets else None
+    result.result.hits = result.result.hits[:req.k]
+    return ask_response(result, searcher.index.articles).model_copy(update={"facets": facets})
 
 
 @router.get("/ask", response_model=AskResponse, summary="Answer a question: the owning roles with evidence")
-async def ask_get(req: Annotated[SearchRequest, Query()], service: ServiceDep, searcher: SearcherDep) -> AskResponse:
-    return await _run(service, searcher, req)
+async def ask_get(req: Annotated[SearchRequest, Query()], service: ServiceDep, searcher: SearcherDep,
+                  caller: CallerDep) -> AskResponse:
+    return await _run(service, searcher, req, caller)
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question (JSON body)")
-async def ask_post(req: SearchRequest, service: ServiceDep, searcher: SearcherDep) -> AskResponse:
-    return await _run(service, searcher, req)
+async def ask_post(req: SearchRequest, service: ServiceDep, searcher: SearcherDep, caller: CallerDep) -> AskResponse:
+    return await _run(service, searcher, req, caller)

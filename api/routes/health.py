@@ -6,22 +6,25 @@ import datetime as dt
 
 from fastapi import APIRouter
 
-from api.deps import ServiceDep
+from api.deps import CallerDep, ServiceDep
 from api.models import HealthResponse
+from search.scope import counts_in_scope
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=HealthResponse, summary="Liveness and the served index")
-def healthz(service: ServiceDep) -> HealthResponse:
+def healthz(service: ServiceDep, caller: CallerDep) -> HealthResponse:
     searcher = service.searcher
     m = searcher.index.manifest if searcher else None
+    # Counted over what the caller may read: the totals would tell that restricted articles exist.
+    articles, passages = counts_in_scope(m.articles, caller.reader) if m else (0, 0)
     return HealthResponse(
         status="ok" if m else "no-index",
         index_version=m.version if m else None,
         built_at=m.built_at if m else None,
-        articles=len(m.articles) if m else 0,
-        passages=m.passages if m else 0,
+        articles=articles,
+        passages=passages,
         model=service.settings.model,
         loaded_at=_iso(service.loaded_at),
         reload_error=service.reload_error,

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
-from api.deps import TemplatesDep
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+from api.deps import CallerDep, ServiceDep, TemplatesDep
+from search.scope import counts_in_scope
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
-def search_page() -> FileResponse:
-    # One static page; its script reads ?q= and runs that search on load.
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+@router.get("/", response_class=HTMLResponse)
+def search_page(request: Request, service: ServiceDep, caller: CallerDep, templates: TemplatesDep) -> Response:
+    # One page; its script reads ?q= and runs that search on load. The counts are the caller's own.
+    searcher = service.searcher
+    articles, passages = counts_in_scope(searcher.index.articles, caller.reader) if searcher else (None, None)
+    return templates.TemplateResponse(request, "search.html", {"articles": articles, "passages": passages})
 
 
 @router.get("/opensearch.xml")

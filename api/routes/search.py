@@ -7,25 +7,36 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import SearcherDep
+from api.auth import Caller
+from api.deps import CallerDep, SearcherDep, SettingsDep
 from api.models import SearchRequest, SearchResponse
-from api.responses import search_response
+from api.responses import facets_out, search_response
+from search.filters import Filters
+from search.scope import passage_mask
 from search.searcher import Searcher
 
 router = APIRouter(tags=["search"])
 
 
-async def _run(searcher: Searcher, req: SearchRequest) -> SearchResponse:
+async def _run(searcher: Searcher, req: SearchRequest, caller: Caller, facet_hits: int) -> SearchResponse:
+    # The caller's groups and the filters become one mask, applied before ranking: k hits the caller may see.
+    allow = passage_mask(searcher.index, caller.reader, Filters.of(req.article, req.tag, req.source))
+    # Facets count a few more hits than shown; ranking depth does not depend on k below 25, so the first k agree.
+    depth = max(req.k, facet_hits) if req.facets else req.k
     # Encoding the query is CPU-bound; a worker thread keeps the event loop answering.
-    result = await run_in_threadpool(searcher.search, req.q, req.k, req.mode)
-    return search_response(result, searcher.index.articles)
+    result = await run_in_threadpool(searcher.search, req.q, depth, req.mode, None, True, allow)
+    facets = facets_out(result.hits, searcher.index.articles) if req.facets else None
+    result.hits = result.hits[:req.k]
+    return search_response(result, searcher.index.articles).model_copy(update={"facets": facets})
 
 
 @router.get("/search", response_model=SearchResponse, summary="Rank passages for a question")
-async def search_get(req: Annotated[SearchRequest, Query()], searcher: SearcherDep) -> SearchResponse:
-    return await _run(searcher, req)
+async def search_get(req: Annotated[SearchRequest, Query()], searcher: SearcherDep, caller: CallerDep,
+                     settings: SettingsDep) -> SearchResponse:
+    return await _run(searcher, req, caller, settings.facet_hits)
 
 
 @router.post("/search", response_model=SearchResponse, summary="Rank passages for a question (JSON body)")
-async def search_post(req: SearchRequest, searcher: SearcherDep) -> SearchResponse:
-    return await _run(searcher, req)
+async def search_post(req: SearchRequest, searcher: SearcherDep, caller: CallerDep,
+                      settings: SettingsDep) -> SearchResponse:
+    return await _run(searcher, req, caller, settings.facet_hits)

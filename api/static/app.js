@@ -1,4 +1,4 @@
-// The search page: reads ?q=, asks /ask (falls back to /search before /ask exists), renders safely.
+// The search page: reads ?q= (and filters), asks /ask (falls back to /search before /ask exists), renders safely.
 "use strict";
 
 (function () {
@@ -6,7 +6,18 @@
   const $ = (id) => document.getElementById(id);
   const form = $("search-form"), input = $("q"), statusLine = $("status"), results = $("results");
   const answerBox = $("answer"), answerRoles = $("answer-roles"), answerText = $("answer-text");
-  const answerSources = $("answer-sources");
+  const answerSources = $("answer-sources"), facetsBox = $("facets");
+  // Filters chosen on the page, kept in the URL (?tag=a&tag=b) so a filtered search can be linked.
+  const FACETS = [["article", "Article"], ["tag", "Tag"], ["source", "Source"]];
+  const chosen = {};
+  function readFilters() {
+    const params = new URLSearchParams(location.search);
+    for (const [name] of FACETS) chosen[name] = new Set(params.getAll(name));
+  }
+  function filterParams(params) {
+    for (const [name] of FACETS) for (const v of chosen[name]) params.append(name, v);
+    return params;
+  }
   let askAvailable = true; // becomes false after /ask answers 404 (an older server)
   let latest = 0; // only the newest search may render
 
@@ -93,20 +104,44 @@
     answerBox.hidden = false;
   }
 
+  // Facets: counts over the top hits the caller may see; a click adds or drops that filter and searches again.
+  function renderFacets(facets) {
+    const groups = [];
+    for (const [name, title] of FACETS) {
+      const values = (facets && facets[name]) || [];
+      const shown = new Map(values.map((f) => [f.value, f]));
+      for (const v of chosen[name]) if (!shown.has(v)) shown.set(v, { value: v, label: v, count: 0 });
+      if (shown.size < 2 && !chosen[name].size) continue; // one value narrows nothing
+      const buttons = [...shown.values()].map((f) => {
+        const on = chosen[name].has(f.value);
+        const b = el("button", { type: "button", class: "facet", "aria-pressed": on ? "true" : "false",
+          "data-facet": name, "data-value": f.value }, f.label + " ", el("span", { class: "count" }, String(f.count)));
+        b.addEventListener("click", () => {
+          if (on) chosen[name].delete(f.value); else chosen[name].add(f.value);
+          run(input.value, true);
+        });
+        return b;
+      });
+      groups.push(el("div", { class: "facet-group", role: "group", "aria-label": title }, el("h3", {}, title), ...buttons));
+    }
+    facetsBox.replaceChildren(...groups);
+    facetsBox.hidden = groups.length === 0;
+  }
+
   async function run(q, push) {
     q = q.trim();
     const mine = ++latest;
-    if (!q) { statusLine.textContent = ""; results.replaceChildren(); answerBox.hidden = true; return; }
-    if (push) history.pushState({ q }, "", "/?q=" + encodeURIComponent(q));
+    if (!q) { statusLine.textContent = ""; results.replaceChildren(); answerBox.hidden = true; facetsBox.hidden = true; return; }
+    if (push) history.pushState({ q }, "", "/?" + filterParams(new URLSearchParams({ q })).toString().replace(/\+/g, "%20"));
     document.title = q + " · rolesearch";
     statusLine.textContent = "Searching…";
     let res;
     try {
       if (askAvailable) {
-        res = await getJSON("/ask", new URLSearchParams({ q }));
+        res = await getJSON("/ask", filterParams(new URLSearchParams({ q, facets: "true" })));
         if (res.status === 404 && res.body && res.body.detail === "Not Found") { askAvailable = false; }
       }
-      if (!askAvailable) res = await getJSON("/search", new URLSearchParams({ q, k: String(K) }));
+      if (!askAvailable) res = await getJSON("/search", filterParams(new URLSearchParams({ q, k: String(K), facets: "true" })));
     } catch (e) {
       if (mine === latest) statusLine.textContent = "The search service cannot be reached.";
       return;
@@ -116,9 +151,11 @@
       statusLine.textContent = errorMessage(res.body, res.status);
       results.replaceChildren();
       answerBox.hidden = true;
+      facetsBox.hidden = true;
       return;
     }
     const hits = res.body.hits || [];
+    renderFacets(res.body.facets);
     renderAnswer(res.body.answer, hits);
     renderHits(hits);
     const took = res.body.took_ms !== undefined ? " in " + Math.round(res.body.took_ms) + " ms" : "";
@@ -126,7 +163,7 @@
   }
 
   form.addEventListener("submit", (ev) => { ev.preventDefault(); run(input.value, true); });
-  window.addEventListener("popstate", () => { const q = new URLSearchParams(location.search).get("q") || ""; input.value = q; run(q, false); });
+  window.addEventListener("popstate", () => { readFilters(); const q = new URLSearchParams(location.search).get("q") || ""; input.value = q; run(q, false); });
 
   // Keyboard: "/" focuses the box; arrows move between the box and the result links.
   document.addEventListener("keydown", (ev) => {
@@ -143,6 +180,7 @@
     else if (next < links.length) links[next].focus();
   });
 
+  readFilters();
   const initial = new URLSearchParams(location.search).get("q");
   if (initial) { input.value = initial; run(initial, false); }
 })();

@@ -1,0 +1,65 @@
+"""Who is calling: nobody in particular (auth off), the user an authenticating proxy names, or a token's owner.
+
+Only api/ knows about headers and tokens; search/ sees the result as a search.access.Reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address
+
+from search.access import Reader
+
+
+class CallerRefused(Exception):
+    """The request may not be answered for anyone (an untrusted peer, an unknown token); status says how."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person or script a request is answered for, and their groups; `everything` when auth is off."""
+
+    user: str | None = None
+    groups: frozenset[str] = frozenset()
+    everything: bool = False
+
+    @property
+    def reader(self) -> Reader:
+        """What search needs to know of the caller."""
+        return Reader(self.groups, self.everything)
+
+
+ANYONE = Caller(everything=True)  # ROLESEARCH_AUTH=off
+ANONYMOUS = Caller()  # no identity given: public articles only
+
+
+def split_groups(value: str | None) -> frozenset[str]:
+    """Group names from a comma-separated header value."""
+    return frozenset(g.strip() for g in (value or "").split(",") if g.strip())
+
+
+def is_trusted(peer: str | None, networks: list[IPv4Network | IPv6Network]) -> bool:
+    """Whether the connection's address lies in one of the trusted proxies' networks."""
+    if not peer:
+        return False
+    try:
+        addr = ip_address(peer)
+    except ValueError:
+        return False
+    if getattr(addr, "ipv4_mapped", None):  # ::ffff:10.0.0.5 on a dual-stack socket is 10.0.0.5
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+def proxy_caller(peer: str | None, user: str | None, groups: str | None,
+                 networks: list[IPv4Network | IPv6Network]) -> Caller:
+    """The caller named by proxy headers, believed only from a trusted peer; any other peer is refused."""
+    if not is_trusted(peer, networks):
+        raise CallerRefused(403, f"requests must come through the authenticating proxy: peer {peer or 'unknown'} "
+                                 "is not in ROLESEARCH_TRUSTED_PROXIES")
+    user = (user or "").strip() or None
+    return Caller(user, split_groups(groups)) if user or groups else ANONYMOUS

@@ -1,0 +1,48 @@
+"""The passages one request may rank over: readable by the caller and passing its filters, as a mask."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from search.access import Reader, readable_articles
+from search.filters import Filters, matching_articles
+from search.index import SearchIndex
+
+_CACHE_SIZE = 256  # (version, reader, filters) masks kept; a mask is one byte per passage
+_cache: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
+_lock = threading.Lock()
+
+
+def articles_in_scope(articles: dict, reader: Reader, filters: Filters) -> set[str]:
+    """Ids of the articles the reader may see that also pass the filters."""
+    ids = readable_articles(articles, reader)
+    return ids & matching_articles(articles, filters) if filters else ids
+
+
+def passage_mask(index: SearchIndex, reader: Reader, filters: Filters) -> np.ndarray | None:
+    """The `allow` mask for Searcher.search: passages of articles in scope; None when that is every passage.
+
+    Cached per (index version, reader, filters): the same few group sets and filters come back request after request.
+    """
+    key = (str(index.path), index.version, reader, filters)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    ids = articles_in_scope(index.articles, reader, filters)
+    mask = np.fromiter((p.article_id in ids for p in index.passages), dtype=bool, count=len(index.passages))
+    result = None if mask.all() else mask
+    with _lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result
+
+
+def counts_in_scope(articles: dict, reader: Reader) -> tuple[int, int]:
+    """(articles, passages) the reader may see: what /healthz, /articles and the page report."""
+    ids = readable_articles(articles, reader)
+    return len(ids), sum(int(articles[a].get("passages", 0)) for a in ids)
