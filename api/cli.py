@@ -15,7 +15,7 @@ from api.settings import Settings
 
 LOCAL_RAY = "local"  # `--ray` alone: a local cluster started for the command and stopped after it (as ray.init says)
 RAY_HELP = ("Run on Ray: ADDRESS as ray.init takes it (auto, host:6379, ray://host:10001); alone, a local cluster "
-            "started here and stopped at the end. Needs pip install -e '.[scale]'")
+            "started here and stopped at the end. Needs pip install -e '.\\[scale]'")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search and answers over ML role articles.")
 

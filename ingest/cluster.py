@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 
 INSTALL_HINT = "Ray is not installed: pip install -e '.[scale]'"
 CONNECT_TIMEOUT_S = 10.0  # to reach the head's port; ray.init's own retries take minutes on a dead address
+INIT_TIMEOUT_S = 20.0  # for ray.init after the port answered: a whole error stays under 30 s
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2  # a local cluster here moves vectors, not data sets
 
 
@@ -62,6 +64,27 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: {exc}") from exc
 
 
+def _init_within(ray, kwargs: dict, timeout: float) -> None:
+    """ray.init, or a ClusterError after `timeout` s: on a port that is open but not Ray's it retries for minutes."""
+    outcome: list[BaseException | None] = []
+
+    def init() -> None:
+        try:
+            ray.init(**kwargs)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=init, name="ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    where = kwargs["address"] if kwargs["address"] != "local" else "a local cluster"
+    if not outcome:
+        raise ClusterError(f"no Ray cluster answered at {where} within {timeout:.0f} s")
+    if outcome[0] is not None:
+        raise ClusterError(f"cannot start or reach Ray at {where}: {outcome[0]}") from outcome[0]
+
+
 @contextlib.contextmanager
 def ray_cluster(options: ClusterOptions) -> Iterator[object]:
     """Ray connected for the block: the given cluster, or a local one started here and stopped at the end."""
@@ -78,10 +101,10 @@ def ray_cluster(options: ClusterOptions) -> Iterator[object]:
         check_reachable(options.address)
         kwargs["address"] = options.address
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers inherit it: no tokenizer thread pools
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"cannot connect to the Ray cluster at {options.address or 'local'}: {exc}") from exc
+    if options.address is None:
+        ray.init(**kwargs)  # starting a local cluster does not hang, and wants the main thread (signal handlers)
+    else:
+        _init_within(ray, kwargs, INIT_TIMEOUT_S)
     try:
         yield ray
     finally:
