@@ -184,18 +184,18 @@ async def run(url: str, rate: float, duration: float, clients: int, sat_duration
     }
 
 
-def start_server(index: str | None) -> tuple[subprocess.Popen, str]:
-    """`rolesearch serve` on a free loopback port; returns the process and its URL once it is ready."""
+def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float = 120) -> tuple[subprocess.Popen, str]:
+    """`rolesearch serve` (plus extra arguments) on a free loopback port; the process and its URL once it is ready."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
     if index:
         cmd += ["--index", index]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.exit(f"the server exited with {proc.returncode}; is there an index? (`rolesearch ingest`)")
@@ -206,7 +206,7 @@ def start_server(index: str | None) -> tuple[subprocess.Popen, str]:
             pass
         time.sleep(0.25)
     proc.terminate()
-    sys.exit("the server did not become ready within 120 s")
+    sys.exit(f"the server did not become ready within {ready_s:.0f} s")
 
 
 def main() -> None:

@@ -80,7 +80,8 @@ def _init_within(ray, kwargs: dict, timeout: float) -> None:
     thread.join(timeout)
     where = kwargs["address"] if kwargs["address"] != "local" else "a local cluster"
     if not outcome:
-        raise ClusterError(f"no Ray cluster answered at {where} within {timeout:.0f} s")
+        raise ClusterError(f"no Ray cluster answered at {where} within {timeout:.0f} s (a cluster with token "
+                           "authentication also needs RAY_AUTH_MODE=token and its token here)")
     if outcome[0] is not None:
         raise ClusterError(f"cannot start or reach Ray at {where}: {outcome[0]}") from outcome[0]
 

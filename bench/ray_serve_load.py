@@ -1,0 +1,74 @@
+"""Ray Serve's proxy against plain `rolesearch serve`, in one run: latency at a fixed rate and requests/s.
+
+    .venv/bin/python bench/ray_serve_load.py                  # the index in index/, 2 replicas
+    .venv/bin/python bench/ray_serve_load.py --replicas 1 --rate 10
+
+Starts `rolesearch serve` on a free loopback port and measures it with bench/load.py's phases, stops it,
+then does the same with `rolesearch serve --ray --replicas N` (a local Ray cluster that the command starts
+and stops). The two never run at once. Printed: p50/p99 latency and requests/s of each, the ratio Ray / plain,
+and the load average (the machine may be shared). Loopback only; every phase is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import ROOT, run, start_server  # noqa: E402 - bench/ is a folder of scripts, not a package
+
+
+def measure(index: str, extra: tuple[str, ...], a: argparse.Namespace) -> dict:
+    proc, url = start_server(index, extra, ready_s=300)
+    try:
+        return asyncio.run(run(url, a.rate, a.duration, a.clients, a.saturate, a.k, a.warmup,
+                               None if extra else proc.pid))
+    finally:
+        proc.terminate()  # SIGTERM: the Ray command removes its deployment and stops its cluster
+        proc.wait(timeout=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", default=str(ROOT / "index"))
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=20.0, help="requests/s in the fixed-rate phase")
+    ap.add_argument("--duration", type=float, default=15.0, help="seconds of the fixed-rate phase (max 120)")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase")
+    ap.add_argument("--saturate", type=float, default=10.0, help="seconds of the throughput phase (max 120)")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    a.duration, a.saturate = min(a.duration, 120.0), min(a.saturate, 120.0)
+    if not (Path(a.index) / "CURRENT").exists():
+        sys.exit(f"no published index in {a.index}: run `rolesearch ingest` first")
+    report = {
+        "plain": measure(a.index, (), a),
+        f"ray serve, {a.replicas} replicas": measure(a.index, ("--ray", "--replicas", str(a.replicas)), a),
+    }
+    if a.json:
+        print(json.dumps(report, indent=2))
+        return
+    plain, ray = report.values()
+    print(f"index {plain['index_version']}, {plain['cpus']} CPUs, k={a.k}; load average before: plain "
+          f"{plain['loadavg_1m_before']}, Ray {ray['loadavg_1m_before']}")
+    for phase in plain["phases"]:
+        p, r = plain["phases"][phase], ray["phases"][phase]
+        print(f"\n{phase}:")
+        print(f"  {'':26s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>7s} {'errors':>6s} {'load after':>10s}")
+        for name, s in (("plain rolesearch serve", p), (f"Ray Serve ({a.replicas} replicas)", r)):
+            print(f"  {name:26s} {s['http_p50_ms']:8.1f} {s['http_p99_ms']:8.1f} {s['requests_per_s']:7.1f} "
+                  f"{s['errors']:6d} {s['loadavg_1m']:10.2f}")
+        print(f"  Ray / plain: p50 x{r['http_p50_ms'] / p['http_p50_ms']:.2f}, p99 x{r['http_p99_ms'] / p['http_p99_ms']:.2f}, "
+              f"requests/s x{r['requests_per_s'] / p['requests_per_s']:.2f}; "
+              f"p50 overhead {r['http_p50_ms'] - p['http_p50_ms']:+.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
