@@ -16,18 +16,35 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import ROOT, run, start_server  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 
+def hop_ms(url: str, n: int = 200) -> dict:
+    """p50/p99 of GET /healthz one at a time: no search work, so what remains is the HTTP path (Ray: proxy + replica)."""
+    with httpx.Client(base_url=url, timeout=10, trust_env=False) as client:
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            client.get("/healthz").raise_for_status()
+            times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return {"p50_ms": round(times[n // 2], 2), "p99_ms": round(times[int(n * 0.99) - 1], 2)}
+
+
 def measure(index: str, extra: tuple[str, ...], a: argparse.Namespace) -> dict:
     proc, url = start_server(index, extra, ready_s=300)
     try:
-        return asyncio.run(run(url, a.rate, a.duration, a.clients, a.saturate, a.k, a.warmup,
-                               None if extra else proc.pid))
+        report = asyncio.run(run(url, a.rate, a.duration, a.clients, a.saturate, a.k, a.warmup,
+                                 None if extra else proc.pid))
+        report["healthz"] = hop_ms(url)
+        return report
     finally:
         proc.terminate()  # SIGTERM: the Ray command removes its deployment and stops its cluster
         proc.wait(timeout=120)
@@ -68,6 +85,9 @@ def main() -> None:
         print(f"  Ray / plain: p50 x{r['http_p50_ms'] / p['http_p50_ms']:.2f}, p99 x{r['http_p99_ms'] / p['http_p99_ms']:.2f}, "
               f"requests/s x{r['requests_per_s'] / p['requests_per_s']:.2f}; "
               f"p50 overhead {r['http_p50_ms'] - p['http_p50_ms']:+.1f} ms")
+    p, r = plain["healthz"], ray["healthz"]
+    print(f"\nGET /healthz one at a time (the HTTP path alone): plain p50 {p['p50_ms']} ms p99 {p['p99_ms']} ms; "
+          f"Ray p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms; overhead p50 {r['p50_ms'] - p['p50_ms']:+.2f} ms")
 
 
 if __name__ == "__main__":

@@ -95,15 +95,16 @@ def ray_cluster(options: ClusterOptions) -> Iterator[object]:
         return
     kwargs: dict = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if options.address is None:
-        # Loopback only: a local cluster has no business on the machine's other interfaces.
-        kwargs |= {"address": "local", "num_cpus": options.num_cpus, "_node_ip_address": "127.0.0.1",
-                   "object_store_memory": options.object_store_bytes}
+        kwargs |= {"address": "local", "num_cpus": options.num_cpus, "object_store_memory": options.object_store_bytes}
     else:
         check_reachable(options.address)
         kwargs["address"] = options.address
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # workers inherit it: no tokenizer thread pools
     if options.address is None:
-        ray.init(**kwargs)  # starting a local cluster does not hang, and wants the main thread (signal handlers)
+        try:  # starting a local cluster does not hang, and wants the main thread (it sets signal handlers)
+            ray.init(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - Ray raises RuntimeError, ConnectionError, ValueError, ...
+            raise ClusterError(f"cannot start a local Ray cluster: {exc}") from exc
     else:
         _init_within(ray, kwargs, INIT_TIMEOUT_S)
     try:
