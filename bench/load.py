@@ -209,18 +209,23 @@ def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float 
     sys.exit(f"the server did not become ready within {ready_s:.0f} s")
 
 
+def add_load_arguments(ap: argparse.ArgumentParser, rate: float, duration: float, saturate: float) -> None:
+    """The flags of the two phases (and --json), with these defaults."""
+    ap.add_argument("--rate", type=float, default=rate, help="requests/s in the fixed-rate phase")
+    ap.add_argument("--duration", type=float, default=duration, help="seconds of the fixed-rate phase (max 120)")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase (0: skip)")
+    ap.add_argument("--saturate", type=float, default=saturate, help="seconds of the throughput phase (max 120)")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
     ap.add_argument("--start", action="store_true", help="start `rolesearch serve` on a free port for the run")
     ap.add_argument("--index", help="index folder for --start (default: the project's index/)")
-    ap.add_argument("--rate", type=float, default=40.0, help="requests/s in the fixed-rate phase")
-    ap.add_argument("--duration", type=float, default=20.0, help="seconds of the fixed-rate phase (max 120)")
-    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase (0: skip)")
-    ap.add_argument("--saturate", type=float, default=15.0, help="seconds of the throughput phase (max 120)")
-    ap.add_argument("-k", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_load_arguments(ap, rate=40.0, duration=20.0, saturate=15.0)
     a = ap.parse_args()
     duration, sat = min(a.duration, 120.0), min(a.saturate, 120.0)
     proc = None

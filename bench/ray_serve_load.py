@@ -23,7 +23,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import ROOT, run, start_server  # noqa: E402 - bench/ is a folder of scripts, not a package
+from load import ROOT, add_load_arguments, run, start_server  # noqa: E402 - bench/ is a folder of scripts, not a package
 
 
 def hop_ms(url: str, n: int = 200) -> dict:
@@ -54,13 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", default=str(ROOT / "index"))
     ap.add_argument("--replicas", type=int, default=2)
-    ap.add_argument("--rate", type=float, default=20.0, help="requests/s in the fixed-rate phase")
-    ap.add_argument("--duration", type=float, default=15.0, help="seconds of the fixed-rate phase (max 120)")
-    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase")
-    ap.add_argument("--saturate", type=float, default=10.0, help="seconds of the throughput phase (max 120)")
-    ap.add_argument("-k", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--json", action="store_true")
+    add_load_arguments(ap, rate=20.0, duration=15.0, saturate=10.0)
     a = ap.parse_args()
     a.duration, a.saturate = min(a.duration, 120.0), min(a.saturate, 120.0)
     if not (Path(a.index) / "CURRENT").exists():
