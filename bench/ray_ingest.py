@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ray_ingest.py                 # local, then --ray with 1 and 2 actors
     .venv/bin/python bench/ray_ingest.py --actors 1 2 4  # other pool sizes (a local cluster gets enough CPUs)
+    .venv/bin/python bench/ray_ingest.py --generated 25  # 25 variants of the role articles (bench/incremental.py)
 
 Every build is a full one (no previous version, no cache) into a temporary folder. Printed per run: the
 phases (reading+chunking, embedding, writing+publishing) in seconds, embedded texts/s (passages and their
@@ -67,6 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=ROOT / "corpus")
     ap.add_argument("--actors", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--generated", type=int, default=0, help="build N generated variants of --corpus's articles")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
@@ -79,6 +81,16 @@ def main() -> None:
     report = {"cpus": os.cpu_count(), "loadavg_1m_before": round(os.getloadavg()[0], 2),
               "model_load_s": round(time.perf_counter() - t, 2), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
+        if a.generated:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from incremental import generate
+
+            from ingest.articles import list_article_files, read_article
+
+            sources = [read_article(p, a.corpus) for p in list_article_files(a.corpus)]
+            a.corpus = Path(tmp) / "corpus"
+            a.corpus.mkdir()
+            generate(sources, a.corpus, a.generated, seed=4)
         report["runs"]["local"] = timed_build(a.corpus, Path(tmp) / "local", embedder)
         t = time.perf_counter()
         with ray_cluster(ClusterOptions(num_cpus=max(os.cpu_count() or 1, *a.actors))):
@@ -92,7 +104,7 @@ def main() -> None:
     if a.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{a.corpus}: {local['passages']} passages, {local['texts_embedded']} texts embedded per build "
+    print(f"{'generated corpus' if a.generated else a.corpus}: {local['passages']} passages, {local['texts_embedded']} texts embedded per build "
           f"(passages + sentences); {report['cpus']} CPUs, load average before {report['loadavg_1m_before']}")
     print(f"local Ray cluster start {report['ray_cluster_start_s']} s (once per command)")
     print(f"{'run':14s} {'read+chunk':>10s} {'embed':>7s} {'1st vec':>7s} {'write':>6s} {'total':>7s} "
