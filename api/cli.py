@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -10,6 +12,10 @@ from typing import Optional
 import typer
 
 from api.settings import Settings
+
+LOCAL_RAY = "local"  # `--ray` alone: a local cluster started for the command and stopped after it (as ray.init says)
+RAY_HELP = ("Run on Ray: ADDRESS as ray.init takes it (auto, host:6379, ray://host:10001); alone, a local cluster "
+            "started here and stopped at the end. Needs pip install -e '.\\[scale]'")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Search and answers over ML role articles.")
 
@@ -41,9 +47,13 @@ def ingest(
                                                "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
     access_map: Optional[Path] = typer.Option(None, "--access-map", help="YAML rules giving articles access groups "
                                               "by title, URL or path (default ROLESEARCH_ACCESS_MAP_FILE)"),
+    ray_address: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    ray_actors: int = typer.Option(2, "--ray-actors", min=1, help="With --ray: actors embedding, one model each"),
+    ray_actor_cpus: int = typer.Option(1, "--ray-actor-cpus", min=1, help="With --ray: CPUs (torch threads) per actor"),
 ) -> None:
     """Build or update the index from its sources, embedding only what changed."""
     from ingest.access import AccessMapError
+    from ingest.cluster import ClusterError
     from ingest.pipeline import build_index
     from ingest.roles import RolesError
     from ingest.sources import SourceError
@@ -55,14 +65,16 @@ def ingest(
         sources = s.sources(source)
     except (AccessMapError, SourceError) as exc:
         _fail(str(exc), 2)
-    embedder = s.embedder()
-    try:
-        summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
-                              progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
-                              cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
-                              access=access)
-    except (StoreError, FileNotFoundError, RolesError, SourceError) as exc:
-        _fail(str(exc))
+    with contextlib.ExitStack() as stack:
+        embedder = s.embedder() if ray_address is None else \
+            _ray_embedder(stack, s, ray_address, ray_actors, ray_actor_cpus)
+        try:
+            summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
+                                  progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
+                                  cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
+                                  access=access)
+        except (StoreError, FileNotFoundError, RolesError, SourceError, ClusterError) as exc:
+            _fail(str(exc))
     d = summary.to_dict()
     if as_json:
         typer.echo(json.dumps(d, indent=2))
@@ -78,6 +90,27 @@ def ingest(
     for s_ in d["skipped"]:
         typer.secho(f"skipped {s_['path']}: {s_['reason']}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"published version {d['version']}")
+
+
+def _ray_cluster(stack: contextlib.ExitStack, address: str, cpus: int):
+    """Connect to the Ray cluster at address ("local": start one here) for the stack's lifetime, or fail."""
+    from ingest.cluster import ClusterError, ClusterOptions, ray_cluster
+
+    local = address == LOCAL_RAY
+    # A local cluster gets at least the CPUs asked for, so the actor pool or the replicas can all start.
+    options = ClusterOptions(None, max(os.cpu_count() or 1, cpus)) if local else ClusterOptions(address)
+    try:
+        stack.enter_context(ray_cluster(options))
+    except ClusterError as exc:
+        _fail(str(exc))
+
+
+def _ray_embedder(stack: contextlib.ExitStack, s: Settings, address: str, actors: int, actor_cpus: int):
+    """The settings' model wrapped to embed on a Ray actor pool (the cluster is connected first: it fails fastest)."""
+    from ingest.distributed import RayEmbedder
+
+    _ray_cluster(stack, address, actors * actor_cpus)
+    return RayEmbedder(s.embedder(), actors, actor_cpus)
 
 
 def _searcher(index: Optional[Path]):
@@ -184,14 +217,23 @@ def serve(
     corpus: Optional[Path] = typer.Option(None, "--corpus", help="Folder POST /admin/reindex reads (default corpus/)"),
     host: Optional[str] = typer.Option(None, "--host"),
     port: Optional[int] = typer.Option(None, "--port"),
+    ray_address: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
+    replicas: Optional[int] = typer.Option(None, "--replicas", help="With --ray: replicas of the app (default 2)"),
 ) -> None:
-    """Serve the HTTP API under uvicorn; a newly published index version is swapped in by itself."""
+    """Serve the HTTP API under uvicorn (or Ray Serve with --ray); a newly published index version is swapped in by itself."""
+    if replicas is not None and replicas < 1:
+        _fail(f"--replicas must be at least 1, got {replicas}", 2)
+    if replicas is not None and ray_address is None:
+        _fail("--replicas needs --ray (a plain server is one process)", 2)
+    s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
+    if ray_address is not None:
+        _serve_on_ray(s, ray_address, replicas or 2)
+        return
     import uvicorn
 
     from api.access_log import uvicorn_log_config
     from api.app import create_app
 
-    s = _settings(index_dir=index, corpus_dir=corpus, host=host, port=port)
     # The app writes its own JSON access lines (with latency); uvicorn's would say the same thing twice.
     # In proxy mode the peer check needs the connection's own address, not one rewritten from X-Forwarded-For.
     uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info",
@@ -294,6 +336,26 @@ def token_list(
         typer.echo(f"{e.name}\t{','.join(e.groups) or '-'}\t{e.created or '-'}")
 
 
+def _serve_on_ray(s: Settings, address: str, replicas: int) -> None:
+    """Run the app as a Ray Serve deployment of `replicas` replicas until Ctrl-C or SIGTERM, then remove it."""
+    from api.replicas import run_replicas, stop_replicas, wait_for_stop
+    from ingest.cluster import ClusterError
+
+    # Replicas may run on other nodes and in other folders: they get absolute paths (on storage all nodes share).
+    s = s.model_copy(update={"index_dir": s.index_dir.resolve(), "corpus_dir": s.corpus_dir.resolve()})
+    with contextlib.ExitStack() as stack:
+        _ray_cluster(stack, address, replicas)
+        try:
+            url = run_replicas(s, replicas)
+        except ClusterError as exc:
+            _fail(str(exc))
+        typer.echo(f"serving {s.index_dir} on {url} with {replicas} Ray Serve replicas; Ctrl-C stops")
+        try:
+            wait_for_stop()
+        finally:
+            stop_replicas()
+
+
 @app.command("eval")
 def eval_(
     questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL question set"),
@@ -345,8 +407,18 @@ def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool,
         typer.echo(f"{m:13s} nDCG@10 {r['ndcg@10']:.4f}  Recall@100 {r['recall@100']:.4f}  MRR@10 {r['mrr@10']:.4f}")
 
 
+def with_ray_default(argv: list[str]) -> list[str]:
+    """argv with a bare `--ray` (last, or before another option) given the value "local"; click has no optional values."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(LOCAL_RAY)
+    return out
+
+
 def main() -> None:
-    app()
+    app(args=with_ray_default(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -184,18 +184,18 @@ async def run(url: str, rate: float, duration: float, clients: int, sat_duration
     }
 
 
-def start_server(index: str | None) -> tuple[subprocess.Popen, str]:
-    """`rolesearch serve` on a free loopback port; returns the process and its URL once it is ready."""
+def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float = 120) -> tuple[subprocess.Popen, str]:
+    """`rolesearch serve` (plus extra arguments) on a free loopback port; the process and its URL once it is ready."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
     if index:
         cmd += ["--index", index]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             sys.exit(f"the server exited with {proc.returncode}; is there an index? (`rolesearch ingest`)")
@@ -206,7 +206,18 @@ def start_server(index: str | None) -> tuple[subprocess.Popen, str]:
             pass
         time.sleep(0.25)
     proc.terminate()
-    sys.exit("the server did not become ready within 120 s")
+    sys.exit(f"the server did not become ready within {ready_s:.0f} s")
+
+
+def add_load_arguments(ap: argparse.ArgumentParser, rate: float, duration: float, saturate: float) -> None:
+    """The flags of the two phases (and --json), with these defaults."""
+    ap.add_argument("--rate", type=float, default=rate, help="requests/s in the fixed-rate phase")
+    ap.add_argument("--duration", type=float, default=duration, help="seconds of the fixed-rate phase (max 120)")
+    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase (0: skip)")
+    ap.add_argument("--saturate", type=float, default=saturate, help="seconds of the throughput phase (max 120)")
+    ap.add_argument("-k", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def main() -> None:
@@ -214,13 +225,7 @@ def main() -> None:
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
     ap.add_argument("--start", action="store_true", help="start `rolesearch serve` on a free port for the run")
     ap.add_argument("--index", help="index folder for --start (default: the project's index/)")
-    ap.add_argument("--rate", type=float, default=40.0, help="requests/s in the fixed-rate phase")
-    ap.add_argument("--duration", type=float, default=20.0, help="seconds of the fixed-rate phase (max 120)")
-    ap.add_argument("--clients", type=int, default=8, help="concurrent clients in the throughput phase (0: skip)")
-    ap.add_argument("--saturate", type=float, default=15.0, help="seconds of the throughput phase (max 120)")
-    ap.add_argument("-k", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_load_arguments(ap, rate=40.0, duration=20.0, saturate=15.0)
     a = ap.parse_args()
     duration, sat = min(a.duration, 120.0), min(a.saturate, 120.0)
     proc = None

@@ -1,0 +1,305 @@
+"""Ray: `ingest --ray` gives the local build's index, a killed worker publishes nothing half-written, and Ray
+Serve replicas all answer, follow a new version and survive the loss of one. One local cluster per session."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.conftest import CORPUS, DRIFT_ARTICLE, ROOT, SMALL_ARTICLES
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _processes() -> dict[int, tuple[int, str, bytes]]:
+    """pid -> (parent pid, state, command line) of every process (Linux /proc)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            table[int(entry.name)] = (int(stat[1]), stat[0], (entry / "cmdline").read_bytes())
+        except (OSError, IndexError, ValueError):
+            continue
+    return table
+
+
+def _descendants(root: int, table: dict) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def _ray_pids() -> set[int]:
+    """Live (not zombie) processes of any Ray cluster on this machine."""
+    return {pid for pid, (_, state, cmd) in _processes().items()
+            if state != "Z" and (cmd.startswith(b"ray::") or b"/ray/" in cmd or b"raylet" in cmd or b"gcs_server" in cmd)}
+
+
+def _wait_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = pids & _ray_pids()
+        if not left:
+            return set()
+        time.sleep(0.25)
+    return pids & _ray_pids()
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray cluster for the session (4 logical CPUs, a 200 MB object store), stopped at the end with
+    every process it started."""
+    pytest.importorskip("ray", reason="the scale extra is not installed: pip install -e '.[scale]'")
+    from ingest.cluster import ClusterOptions, ray_cluster
+
+    with ray_cluster(ClusterOptions(num_cpus=4)) as ray:
+        yield ray
+        started = _descendants(os.getpid(), _processes())
+    left = _wait_gone(started, 30)
+    for pid in left:  # never leave a process behind, then say so
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"Ray processes still running after ray.shutdown(): {sorted(left)}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _manifest(index_dir: Path) -> dict:
+    from ingest.store import read_manifest
+
+    return asdict(read_manifest(index_dir))
+
+
+# --- ingest ---------------------------------------------------------------------------------------------
+
+
+def test_ingest_on_a_local_two_actor_cluster_gives_the_local_index(corpus_index, tmp_path):
+    """`rolesearch ingest --ray --ray-actors 2` on the real corpus: same passages, vectors within 1e-5,
+    same manifest apart from id and build time; its own cluster is stopped, no Ray process left."""
+    from ingest.store import load_version
+
+    before = _ray_pids()
+    out = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--corpus", str(CORPUS), "--index",
+                          str(tmp_path / "index"), "--json", "--ray", "--ray-actors", "2"],
+                         env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads(out.stdout)
+    local, ray = load_version(corpus_index), load_version(tmp_path / "index")
+    assert summary["version"] == ray.manifest.version
+    assert summary["passages"]["embedded"] == summary["passages"]["total"] == len(local.passages)
+    assert summary["sentences"]["embedded"] > 0
+    assert [asdict(p) for p in ray.passages] == [asdict(p) for p in local.passages]
+    assert np.abs(ray.embeddings - local.embeddings).max() <= 1e-5
+    assert ray.sentence_embeddings.shape == local.sentence_embeddings.shape
+    assert np.abs(ray.sentence_embeddings - local.sentence_embeddings).max() <= 1e-5
+    a, b = _manifest(corpus_index), _manifest(tmp_path / "index")
+    assert a["version"] != b["version"]
+    for key in ("version", "built_at"):
+        a.pop(key), b.pop(key)
+    assert a == b
+    assert not _wait_gone(_ray_pids() - before, 30), "the command left Ray processes running"
+
+
+def _map_workers() -> list[int]:
+    return sorted(pid for pid, (_, state, cmd) in _processes().items()
+                  if state != "Z" and cmd.startswith(b"ray::MapWorker(MapBatches(EncodeActor"))
+
+
+def test_a_killed_worker_never_publishes_a_half_written_version(ray_local, corpus_index, embedder, tmp_path):
+    """SIGKILL one embedding actor mid-build: the build completes (Ray retries) or fails with a clear message;
+    the previous version is served meanwhile and after, and every published version is complete."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from ingest.cluster import ClusterError
+    from ingest.distributed import RayEmbedder
+    from ingest.pipeline import build_index
+    from ingest.store import current_version, load_version
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(corpus_index, index_dir)
+    previous = current_version(index_dir)
+    killed: list[int] = []
+    app = create_app(Settings(index_dir=index_dir, reload_interval=0.2), embedder=embedder)
+    with TestClient(app) as client:
+        def kill_one(done: int, total: int) -> None:
+            if not killed:
+                assert done < total, "the build finished before a worker could be killed"
+                workers = _map_workers()
+                assert workers, "no Ray embedding actor found to kill"
+                os.kill(workers[0], signal.SIGKILL)
+                killed.append(workers[0])
+                assert current_version(index_dir) == previous
+                assert client.get("/readyz").json()["index_version"] == previous
+
+        try:
+            summary = build_index(CORPUS, index_dir, RayEmbedder(embedder, 2), full=True, on_progress=kill_one)
+        except ClusterError as exc:  # the other allowed outcome: a clear message, nothing published
+            assert "Ray embedding job failed" in str(exc)
+            assert current_version(index_dir) == previous
+            summary = None
+        assert killed
+        published = current_version(index_dir)
+        if summary is not None:
+            assert published == summary.version != previous
+            rebuilt, before = load_version(index_dir), load_version(index_dir, previous)
+            assert np.abs(rebuilt.embeddings - before.embeddings).max() <= 1e-5
+        # Every version folder that is not a temporary one is complete, and the served one is what CURRENT says.
+        for folder in (index_dir / "versions").iterdir():
+            if not folder.name.startswith("."):
+                load_version(index_dir, folder.name)
+        deadline = time.monotonic() + 10
+        while client.get("/readyz").json()["index_version"] != published and time.monotonic() < deadline:
+            time.sleep(0.1)
+        r = client.get("/search", params={"q": "who owns model rollback?"})
+        assert r.status_code == 200 and r.json()["index_version"] == published
+
+
+# --- serve ----------------------------------------------------------------------------------------------
+
+REPLICA = "x-rolesearch-replica"
+
+
+@pytest.fixture(scope="module")
+def replicas(ray_local, embedder, tmp_path_factory):
+    """Two Ray Serve replicas over a small published index (reload every 0.5 s); removed at the end."""
+    from api.replicas import run_replicas, stop_replicas
+    from api.settings import Settings
+    from ingest.pipeline import build_index
+
+    root = tmp_path_factory.mktemp("ray-serve")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    index_dir = root / "index"
+    build_index(corpus, index_dir, embedder)
+    settings = Settings(index_dir=index_dir, corpus_dir=corpus, port=_free_port(), reload_interval=0.5,
+                        access_log=False)
+    url = run_replicas(settings, 2, replica_cpus=1)
+    try:
+        with httpx.Client(base_url=url, timeout=30, trust_env=False) as client:
+            yield client, corpus, index_dir
+    finally:
+        stop_replicas()
+
+
+def _answers(client: httpx.Client, path: str, want: int, **params) -> dict[str, httpx.Response]:
+    """The last response of each replica seen, after up to 60 requests or once `want` replicas answered."""
+    seen: dict[str, httpx.Response] = {}
+    for _ in range(60):
+        r = client.get(path, params=params)
+        assert r.status_code == 200, r.text
+        seen[r.headers[REPLICA]] = r
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def test_both_replicas_answer_and_name_themselves(replicas):
+    client, _, _ = replicas
+    seen = _answers(client, "/search", 2, q="who rolls back a bad model release?", k=3)
+    assert len(seen) == 2
+    for r in seen.values():
+        assert r.json()["hits"][0]["title"] == "Who does what in ML"
+    metrics = _answers(client, "/metrics", 2)
+    assert set(metrics) == set(seen)
+    for replica, r in metrics.items():
+        assert f'replica="{replica}"' in r.text  # /metrics says which replica answered the scrape
+
+
+def test_both_replicas_serve_a_new_version_within_seconds(replicas, embedder):
+    from ingest.pipeline import build_index
+
+    client, corpus, index_dir = replicas
+    (corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
+    new = build_index(corpus, index_dir, embedder).version
+    published = time.monotonic()
+    latest: dict[str, str] = {}
+    while time.monotonic() - published < 20:
+        r = client.get("/readyz")
+        latest[r.headers[REPLICA]] = r.json()["index_version"]
+        if len(latest) == 2 and set(latest.values()) == {new}:
+            break
+        time.sleep(0.05)
+    assert len(latest) == 2 and set(latest.values()) == {new}, latest
+    print(f"both replicas on the new version {time.monotonic() - published:.1f} s after it was published")
+    seen = _answers(client, "/search", 2, q="population stability index incident", k=1)
+    assert {r.json()["hits"][0]["title"] for r in seen.values()} == {"Drift runbook"}
+
+
+def test_requests_keep_succeeding_when_a_replica_is_killed(replicas):
+    client, _, _ = replicas
+    scrapes = _answers(client, "/metrics", 2)
+    assert len(scrapes) == 2
+    victim, r = next(iter(scrapes.items()))
+    pid = int(r.text.split(f'replica="{victim}"')[0].rsplit('pid="', 1)[1].split('"')[0])
+    os.kill(pid, signal.SIGKILL)
+    statuses, answered_by = [], set()
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        r = client.get("/search", params={"q": "who sets up drift monitoring?", "k": 3})
+        statuses.append(r.status_code)
+        answered_by.add(r.headers.get(REPLICA))
+    assert statuses and set(statuses) == {200}, statuses
+    assert answered_by and victim not in answered_by
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, timeout: float = 60, prelude: str = "") -> subprocess.CompletedProcess:
+    code = f"{prelude}import sys; from api.cli import main; sys.argv = ['rolesearch', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], env=ENV, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_an_unreachable_address_fails_fast_and_publishes_nothing(tmp_path):
+    pytest.importorskip("ray", reason="the scale extra is not installed")
+    t0 = time.monotonic()
+    out = _cli("ingest", "--index", str(tmp_path / "index"), "--ray", f"127.0.0.1:{_free_port()}")
+    assert out.returncode == 1
+    assert time.monotonic() - t0 < 30
+    assert "cannot reach the Ray cluster at 127.0.0.1:" in out.stderr
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize("command", ["ingest", "serve"])
+def test_without_the_extra_ray_names_it(command, tmp_path):
+    out = _cli(command, "--index", str(tmp_path / "index"), "--ray", prelude="import sys; sys.modules['ray'] = None; ")
+    assert out.returncode == 1
+    assert "pip install -e '.[scale]'" in out.stderr
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_replicas_below_one_are_refused(count):
+    out = _cli("serve", "--ray", "--replicas", count)
+    assert out.returncode == 2
+    assert f"--replicas must be at least 1, got {count}" in out.stderr
