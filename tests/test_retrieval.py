@@ -109,3 +109,24 @@ def test_allow_mask_keeps_other_passages_out_before_ranking(corpus_searcher, mod
     assert all(h.passage.article_id != ROLLBACK for h in hits)
     assert corpus_searcher.search("who owns model rollback?", k=5, mode=mode, allow=~allow).hits[0].passage.article_id == ROLLBACK
     assert corpus_searcher.search("rollback", k=5, mode=mode, allow=np.zeros(len(passages), bool)).hits == []
+
+
+@pytest.mark.slow
+def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
+    out = subprocess.run(
+        [sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"), "--index", str(corpus_index),
+         "--split", "tuning", "--ranker", "all", "--mode", "lexical"],  # lexical: no query to encode
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("split tuning: 76 questions")
+    assert lines[2].startswith("ours lexical") and lines[3].startswith("baseline lexical")
+    per_kind = lines[lines.index("per kind, hit@3 / MRR@10") + 2:][:7]
+    assert [row.split()[0] for row in per_kind] == ["career", "comparison", "definition", "list", "money",
+                                                    "ownership", "two-passage"]
+    assert all(len(row.split("/")) == 3 for row in per_kind)  # two "hit@3 / MRR@10" cells per row
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"),
+                          "--index", str(corpus_index), "--split", "odd"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
