@@ -360,35 +360,78 @@ def _serve_on_ray(s: Settings, address: str, replicas: int) -> None:
 def eval_(
     questions: Optional[Path] = typer.Option(None, "--questions", help="JSONL question set"),
     beir: Optional[Path] = typer.Option(None, "--beir", help="BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/)"),
-    split: str = typer.Option("test", "--split", help="BEIR qrels split: test, train, dev"),
+    split: Optional[str] = typer.Option(None, "--split",
+                                        help="Question set: tuning, heldout or all (default all). BEIR qrels: test, train, dev (default test)"),
+    ranker: str = typer.Option("all", "--ranker", help="ours (the served ranker), baseline (search/baseline.py) or all"),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Folder of cached BEIR corpus embeddings"),
     no_cache: bool = typer.Option(False, "--no-cache", help="Embed the BEIR corpus again"),
     index: Optional[Path] = typer.Option(None, "--index"),
     mode: str = typer.Option("hybrid", "--mode", help="dense, lexical, hybrid or all (BEIR: always all)"),
+    offtopic: Optional[Path] = typer.Option(None, "--offtopic", help="Also judge answers: role questions, and these off-topic ones"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Measure retrieval: hit@1, hit@3, MRR@10 on a question set, or nDCG@10, Recall@100, MRR@10 on BEIR data."""
+    """Measure retrieval, ours beside the baseline: hit@1, hit@3, MRR@10 (overall and per kind) on a question set,
+    or nDCG@10, Recall@100, MRR@10 on BEIR data."""
+    if ranker not in ("ours", "baseline", "all"):
+        _fail("--ranker must be ours, baseline or all", 2)
+    rankers = ["ours", "baseline"] if ranker == "all" else [ranker]
     if beir is not None:
-        _eval_beir(beir, split, None if no_cache else cache, not no_cache, as_json)
+        _eval_beir(beir, split or "test", None if no_cache else cache, not no_cache, as_json, rankers)
         return
-    from search.evaluation import evaluate_questions, load_questions
+    from search.baseline import BaselineSearcher
+    from search.evaluation import evaluate_answers, evaluate_questions, load_questions, select_split
 
     if questions is None:
         _fail("give --questions FILE or --beir DIR")
-    qs = load_questions(questions)
-    searcher = _searcher(index)
     modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
-    results = {m: evaluate_questions(searcher, qs, m) for m in modes}
+    if any(m not in ("dense", "lexical", "hybrid") for m in modes):
+        _fail("--mode must be dense, lexical, hybrid or all", 2)
+    try:
+        qs = select_split(load_questions(questions), split or "all")
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    searcher = _searcher(index)
+    by_name = {"ours": searcher, "baseline": BaselineSearcher(searcher.index, searcher.embedder, searcher.config.candidates)}
+    results = {f"{r} {m}": evaluate_questions(by_name[r], qs, m) for r in rankers for m in modes}
+    answers = None
+    if offtopic is not None:
+        s = _settings(index_dir=index)
+        off = [json.loads(line)["question"] for line in offtopic.read_text(encoding="utf-8").splitlines() if line.strip()]
+        answers = evaluate_answers(searcher, qs, off, searcher.roles, s.answer_config())
     if as_json:
-        typer.echo(json.dumps(results if len(modes) > 1 else results[modes[0]], indent=2))
+        typer.echo(json.dumps({"split": split or "all", "results": results, "answers": answers}, indent=2))
         return
-    for m, r in results.items():
-        typer.echo(f"{m:8s} hit@1 {r['hit@1']:.3f}  hit@3 {r['hit@3']:.3f}  MRR@10 {r['mrr@10']:.3f}  ({r['questions']} questions)")
+    typer.echo(f"{questions}, split {split or 'all'}: {len(qs)} questions")
+    typer.echo(f"{'':18s} {'hit@1':>6s} {'hit@3':>6s} {'MRR@10':>7s}")
+    for name, r in results.items():
+        typer.echo(f"{name:18s} {r['hit@1']:6.3f} {r['hit@3']:6.3f} {r['mrr@10']:7.3f}")
+    kinds = sorted({k for r in results.values() for k in r["per_kind"]})
+    if kinds:
+        typer.echo("\nper kind, hit@3 / MRR@10")
+        typer.echo(f"{'kind (n)':18s} " + " ".join(f"{name:>16s}" for name in results))
+        for k in kinds:
+            n = next(r["per_kind"][k]["questions"] for r in results.values() if k in r["per_kind"])
+            cells = [f"{r['per_kind'][k]['hit@3']:.3f} / {r['per_kind'][k]['mrr@10']:.3f}" for r in results.values()]
+            typer.echo(f"{f'{k} ({n})':18s} " + " ".join(f"{c:>16s}" for c in cells))
+    for name, r in results.items():
+        if r["misses"]:
+            typer.echo(f"\n{name}: not in the top 3")
         for miss in r["misses"]:
-            typer.echo(f"   miss {miss['id']} rank {miss['rank']}: {miss['question']}")
+            typer.echo(f"   {miss['id']} ({miss['kind']}) rank {miss['rank']}: {miss['question']}")
+    if answers is not None:
+        typer.echo(f"\nanswers (ours): on-topic answered {answers['answered_on_topic']:.3f}, off-topic refused "
+                   f"{answers['refused_off_topic']:.3f}, role questions {answers['role_questions']}: top role right "
+                   f"{answers['role_top_right']:.3f}, exact role set {answers['role_exact']:.3f}")
+        for w in answers["role_misses"]:
+            typer.echo(f"   {w['id']}: expected {', '.join(w['expected'])}; got {', '.join(w['got']) or 'none'}")
+        for q in answers["answered_off_topic"]:
+            typer.echo(f"   answered off-topic: {q}")
+        for qid in answers["unanswered"]:
+            typer.echo(f"   refused on-topic: {qid}")
 
 
-def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool, as_json: bool) -> None:
+def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool, as_json: bool,
+               rankers: list[str]) -> None:
     from search.beir import BeirError, default_cache_dir, evaluate_beir
 
     s = _settings()
@@ -396,7 +439,7 @@ def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool,
     try:
         results = evaluate_beir(folder, embedder, split, s.search_config(),
                                 (cache or default_cache_dir()) if use_cache else None,
-                                progress=not as_json and sys.stderr.isatty())
+                                progress=not as_json and sys.stderr.isatty(), rankers=tuple(rankers))
     except BeirError as exc:
         _fail(str(exc))
     if as_json:

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "convex"] = "convex"
     rrf_k: float = 60.0
     alpha: float = Field(0.6, ge=0.0, le=1.0)
+    normalization: Literal["minmax", "max", "zscore", "rank"] = "minmax"  # convex: how each ranker's scores are scaled
+    top1_guard: bool = False  # hybrid: each ranker's top-1 kept in the top 3 when the other ranks it below 10
     candidates: int = Field(100, ge=1)
     rrf_dense_weight: float = Field(1.0, ge=0.0)
     max_per_section: int = Field(2, ge=0)
@@ -123,7 +125,8 @@ class Settings(BaseSettings):
         """The ranking knobs these settings ask for."""
         return SearchConfig(
             candidates=self.candidates, fusion=self.fusion, rrf_k=self.rrf_k, rrf_dense_weight=self.rrf_dense_weight,
-            alpha=self.alpha, max_per_section=self.max_per_section, sentence_vectors=self.sentence_vectors,
+            alpha=self.alpha, normalization=self.normalization, top1_guard=self.top1_guard,
+            max_per_section=self.max_per_section, sentence_vectors=self.sentence_vectors,
             sentence_weight=self.sentence_weight,
             role_prior=self.role_prior, section_weight=self.section_weight, title_weight=self.title_weight,
         )

@@ -13,7 +13,7 @@ from ingest.embedding import Embedder
 from ingest.lexical import term_idf
 from ingest.roles import RoleConfig
 from ingest.sentence_vectors import blend
-from search.fusion import convex, ranked, rrf
+from search.fusion import convex, guard_top1, ranked, rrf
 from search.highlight import Highlight, best_sentence, query_terms
 from search.index import SearchIndex
 from search.query import is_ownership
@@ -31,6 +31,8 @@ class SearchConfig:
     rrf_k: float = 60.0
     rrf_dense_weight: float = 1.0  # weight of the dense ranking in RRF (lexical weighs 1)
     alpha: float = 0.6  # weight of dense in the convex combination
+    normalization: str = "minmax"  # convex: how each ranker's scores are scaled (search.fusion.NORMALIZATIONS)
+    top1_guard: bool = False  # hybrid: keep each ranker's top-1 in the top 3 when the other ranks it below 10
     max_per_section: int = 2  # 0 turns diversity off
     sentence_vectors: bool = True  # also score a passage by its best sentence's vector (when indexed)
     sentence_weight: float = 0.6  # dense = (1 - w) * own cosine + w * max(own, best sentence cosine)
@@ -101,7 +103,10 @@ class Searcher:
         fused = fuse(dense, lexical, mode, self.config)
         if mode == "hybrid" and self.config.role_prior and is_ownership(query, self.roles):
             fused = role_prior(fused, self.index.passages, self.config.role_prior)
-        order = _diversify(ranked(fused), self.index.passages, k,
+        order = ranked(fused)
+        if mode == "hybrid" and self.config.top1_guard:
+            order = guard_top1(order, dense, lexical)
+        order = _diversify(order, self.index.passages, k,
                            self.config.max_per_section if max_per_section is None else max_per_section)
         terms = query_terms(query, self._idf) if highlights else {}
         hits = [
@@ -173,7 +178,7 @@ def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: 
     if mode == "lexical":
         return lexical
     if config.fusion == "convex":
-        return convex(dense, lexical, config.alpha)
+        return convex(dense, lexical, config.alpha, config.normalization)
     return rrf([ranked(dense), ranked(lexical)], k=config.rrf_k, weights=[config.rrf_dense_weight, 1.0])
 
 

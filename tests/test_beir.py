@@ -91,8 +91,9 @@ def test_cli_eval_beir_json(beir_dir, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
-    assert set(body) == {"dense-passage", "dense", "lexical", "hybrid"}
-    assert set(body["hybrid"]) == {"ndcg@10", "recall@100", "mrr@10"}
+    # --ranker all (the default): ours in every mode, then the baseline over the same index.
+    assert list(body) == ["dense-passage", "dense", "lexical", "hybrid", "baseline"]
+    assert set(body["hybrid"]) == set(body["baseline"]) == {"ndcg@10", "recall@100", "mrr@10"}
     bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--beir", str(tmp_path / "nowhere")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "corpus.jsonl does not exist" in bad.stderr

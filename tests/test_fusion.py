@@ -77,3 +77,35 @@ def test_evaluate_rankings_counts_unranked_queries_as_zero():
     qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
     out = evaluate_rankings({"q1": ["a"]}, qrels)
     assert out == {"ndcg@10": 0.5, "recall@100": 0.5, "mrr@10": 0.5}
+
+
+def test_normalizations_by_hand():
+    from search.fusion import normalize
+
+    scores = {1: 4.0, 2: 2.0, 3: 1.0}
+    assert normalize(scores, "minmax") == {1: 1.0, 2: pytest.approx(1 / 3), 3: 0.0}
+    assert normalize(scores, "max") == {1: 1.0, 2: 0.5, 3: 0.25}
+    assert normalize(scores, "rank") == {1: 1.0, 2: pytest.approx(2 / 3), 3: pytest.approx(1 / 3)}
+    z = normalize(scores, "zscore")
+    assert sum(z.values()) == pytest.approx(0.0) and z[1] > z[2] > z[3]
+    with pytest.raises(ValueError, match="normalization"):
+        normalize(scores, "softmax")
+
+
+def test_zscore_convex_scores_a_missing_side_as_its_worst():
+    fused = convex({1: 0.9, 2: 0.5, 3: 0.1}, {3: 10.0, 4: 2.0}, alpha=0.5, how="zscore")
+    # 4 is absent from dense: it gets dense's lowest z-score there, not 0 (which is the dense mean).
+    assert fused[4] < fused[3]
+    assert fused[4] == pytest.approx(0.5 * min((0.1 - 0.5) / math.sqrt(0.32 / 3), 0) + 0.5 * -1.0)
+
+
+def test_guard_top1_only_when_rankers_disagree():
+    from search.fusion import guard_top1
+
+    dense = {i: 1.0 - i / 20 for i in range(1, 16)}  # 1 best ... 15
+    lexical = {15: 9.0, 1: 8.0, 2: 7.0}  # lexical's best is dense's last
+    order = list(range(1, 16))
+    guarded = guard_top1(order, dense, lexical)
+    assert guarded[:3] == [1, 2, 15]
+    # Dense ranks lexical's best within its top 10: no strong disagreement, order kept.
+    assert guard_top1(order, dense, {5: 9.0, 1: 8.0}) == order

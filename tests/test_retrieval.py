@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from search.evaluation import evaluate_questions, load_questions
+from search.evaluation import evaluate_questions, load_questions, select_split
 from tests.conftest import DATA, ROOT
 
 ROLLBACK = "tenyks-ml-vs-mlops-engineer"
@@ -21,20 +21,59 @@ def test_rollback_question_ranks_rollback_passage_in_top_3(corpus_searcher, mode
     assert any("Model versioning and rollback" in t for t in texts), texts
 
 
-def test_question_set_floor(corpus_searcher):
-    questions = load_questions(DATA / "questions.jsonl")
-    assert len(questions) >= 30
-    result = evaluate_questions(corpus_searcher, questions, "hybrid")
-    # Floors measured on this question set (hybrid hit@3 0.868, MRR@10 0.783); see README, Ranking.
-    assert result["hit@3"] >= 0.85, result
-    assert result["mrr@10"] >= 0.77, result
+@pytest.fixture(scope="module")
+def heldout(corpus_searcher):
+    """The held-out half, ranked by the served ranker and by the baseline over the same index."""
+    from search.baseline import BaselineSearcher
+
+    questions = select_split(load_questions(DATA / "questions.jsonl"), "heldout")
+    baseline = BaselineSearcher(corpus_searcher.index, corpus_searcher.embedder)
+    return questions, evaluate_questions(corpus_searcher, questions), evaluate_questions(baseline, questions)
 
 
-def test_hybrid_beats_dense_and_lexical_on_the_question_set(corpus_searcher):
-    questions = load_questions(DATA / "questions.jsonl")
-    mrr = {m: evaluate_questions(corpus_searcher, questions, m)["mrr@10"] for m in ("dense", "lexical", "hybrid")}
-    # Measured: dense 0.680, lexical 0.684, hybrid 0.783.
-    assert mrr["hybrid"] > max(mrr["dense"], mrr["lexical"]) + 0.03, mrr
+def test_heldout_floor(heldout):
+    questions, ours, _ = heldout
+    assert len(questions) >= 75
+    # Measured on the held-out half (94 questions): hit@1 0.638, hit@3 0.830, MRR@10 0.741; see docs/ranking.md.
+    # The issue's target (hit@3 0.95, MRR@10 0.90) is not reached: notes/ranking.md says why, per kind.
+    assert ours["hit@3"] >= 0.81, ours["misses"]
+    assert ours["mrr@10"] >= 0.72, ours["mrr@10"]
+
+
+def test_served_ranker_not_below_baseline_on_heldout(heldout):
+    questions, ours, baseline = heldout
+    one = 1 / len(questions)  # one question's worth of hit@3; MRR@10 moves at most that much per question too
+    # Measured: ours 0.830 / 0.741, baseline 0.809 / 0.699 (hit@3 / MRR@10).
+    assert ours["hit@3"] >= baseline["hit@3"] - one, (ours["hit@3"], baseline["hit@3"])
+    assert ours["mrr@10"] >= baseline["mrr@10"] - one, (ours["mrr@10"], baseline["mrr@10"])
+    # Ownership questions are where the tuned ranker earns its keep (role prior, sentence vectors).
+    assert ours["per_kind"]["ownership"]["mrr@10"] > baseline["per_kind"]["ownership"]["mrr@10"]
+
+
+def test_baseline_reads_only_the_text_field_and_passage_vectors(corpus_searcher):
+    from search.baseline import BaselineSearcher
+
+    baseline = BaselineSearcher(corpus_searcher.index, corpus_searcher.embedder)
+    hits = baseline.search("who owns model rollback?", k=3).hits
+    assert any("Model versioning and rollback" in h.passage.text for h in hits)
+    # "Similarities" is only a heading word: the served lexical ranker finds it through the section field,
+    # the baseline's BM25 over passage text alone does not find it in the heading-only passages.
+    ours = {h.passage.id for h in corpus_searcher.search("Similarities", k=10, mode="lexical").hits}
+    base = {h.passage.id for h in baseline.search("Similarities", k=10, mode="lexical").hits}
+    heading_only = {p.id for p in corpus_searcher.index.passages
+                    if "Similarities" in " ".join(p.section) and "imilarit" not in p.text}
+    assert heading_only & ours and not heading_only & base
+    # No cap per section: the baseline may return more than two hits of one section.
+    hits = baseline.search("MLOps engineer responsibilities", k=10).hits
+    sections = [(h.passage.article_id, h.passage.section) for h in hits]
+    assert max(sections.count(s) for s in sections) > 2
+
+
+def test_hybrid_beats_dense_and_lexical_on_heldout(corpus_searcher, heldout):
+    questions, ours, _ = heldout
+    mrr = {m: evaluate_questions(corpus_searcher, questions, m)["mrr@10"] for m in ("dense", "lexical")}
+    # Measured on the held-out half: dense 0.671, lexical 0.658, hybrid 0.741.
+    assert ours["mrr@10"] > max(mrr.values()) + 0.03, (ours["mrr@10"], mrr)
 
 
 def test_diversity_caps_hits_per_section(corpus_searcher):
@@ -70,3 +109,24 @@ def test_allow_mask_keeps_other_passages_out_before_ranking(corpus_searcher, mod
     assert all(h.passage.article_id != ROLLBACK for h in hits)
     assert corpus_searcher.search("who owns model rollback?", k=5, mode=mode, allow=~allow).hits[0].passage.article_id == ROLLBACK
     assert corpus_searcher.search("rollback", k=5, mode=mode, allow=np.zeros(len(passages), bool)).hits == []
+
+
+@pytest.mark.slow
+def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
+    out = subprocess.run(
+        [sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"), "--index", str(corpus_index),
+         "--split", "tuning", "--ranker", "all", "--mode", "lexical"],  # lexical: no query to encode
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].endswith("split tuning: 76 questions")
+    assert lines[2].startswith("ours lexical") and lines[3].startswith("baseline lexical")
+    per_kind = lines[lines.index("per kind, hit@3 / MRR@10") + 2:][:7]
+    assert [row.split()[0] for row in per_kind] == ["career", "comparison", "definition", "list", "money",
+                                                    "ownership", "two-passage"]
+    assert all(len(row.split("/")) == 3 for row in per_kind)  # two "hit@3 / MRR@10" cells per row
+    bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"),
+                          "--index", str(corpus_index), "--split", "odd"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
