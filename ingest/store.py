@@ -70,6 +70,7 @@ class Manifest:
     skipped: dict = field(default_factory=dict)  # path -> reason
     lexical: dict | None = None
     sentences: int = 0  # rows of sentences.npy (0: no sentence vectors)
+    vectors: str = ""  # the vector space: model, plus "#int8" for the quantised encoder ("": same as model)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
