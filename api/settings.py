@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ingest.ann import AnnParams
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
 from ingest.embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, EmbedderSpec
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     title_weight: float = Field(0.25, ge=0.0)  # lexical weight of the article title
     role_prior: float = Field(0.1, ge=0.0)  # hybrid, ownership questions: boost of passages naming a role's duty
 
+    # Dense index type: "auto" is exact scoring below index_exact_below rows, IVF-SQ8 above (docs/performance.md).
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    index_exact_below: int = Field(AnnParams.exact_below, ge=0)
+
     # Index lifecycle: hot reload, admin reindex, embedding cache.
     reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin/*; unset turns them off")
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     def embedder(self) -> Embedder:
         """The model these settings ask for, loaded."""
         return self.embedder_spec().load()
+
+    def ann_params(self) -> AnnParams:
+        """Which dense index type builds make (by size, or forced)."""
+        return AnnParams(kind=self.index_type, exact_below=self.index_exact_below)
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ingest.ann import AnnParams
 from ingest.articles import Article, ArticleError, list_article_files, read_article
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
@@ -62,6 +63,7 @@ def build_index(
     on_phase: PhaseFn | None = None,
     cache_max_entries: int = DEFAULT_MAX_ENTRIES,
     roles: RoleConfig | None = None,
+    ann_params: AnnParams = AnnParams(),
 ) -> BuildSummary:
     """Bring index_dir up to date with corpus_dir, embedding only passages not embedded before.
 
@@ -153,7 +155,8 @@ def build_index(
             sentences=len(sentence_embeddings),
         )
         writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings)
+        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
+                      previous.path if previous else None)
         phase("publishing")
         publish(index_dir, manifest.version)
     return BuildSummary(
