@@ -36,7 +36,10 @@ sys.path.insert(0, str(ROOT))
 from ingest.ann import AnnParams  # noqa: E402
 from ingest.sentence_vectors import passage_sentences  # noqa: E402
 
-SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact" / "corpus.jsonl"
+# ../shared from the project root (a git worktree one level deeper looks one more level up).
+SCIFACT = next((p / "shared" / "benchmarks" / "scifact" / "corpus.jsonl" for p in (ROOT.parent, ROOT.parent.parent)
+                if (p / "shared" / "benchmarks" / "scifact" / "corpus.jsonl").exists()),
+               ROOT.parent / "shared" / "benchmarks" / "scifact" / "corpus.jsonl")
 NOISE = 0.02  # per-dimension noise added to a reused vector (cosine to its source ~0.9)
 
 
@@ -126,6 +129,9 @@ def serve_child(index_dir: Path, queries: list[str], backend: str) -> dict:
     from search.index import SearchIndex
     from search.searcher import Searcher
 
+    import faiss
+
+    faiss.omp_set_num_threads(1)  # as the server runs it (api/app.py): one thread per query
     embedder = EmbedderSpec(backend=backend, threads=1).load()
     rss_model = _rss_mb()
     t = time.perf_counter()
@@ -205,12 +211,12 @@ def main() -> None:
         embedder = PooledEmbedder(real, pool, pool_vectors)
         params = AnnParams(kind=args.index_type, exact_below=args.exact_below)
         phases: dict[str, float] = {}
-        clock = {"name": None, "t": time.perf_counter()}
+        clock = {"name": None, "t": time.perf_counter(), "into": phases}
 
         def on_phase(name: str) -> None:
             now = time.perf_counter()
             if clock["name"]:
-                phases[clock["name"]] = phases.get(clock["name"], 0) + now - clock["t"]
+                clock["into"][clock["name"]] = clock["into"].get(clock["name"], 0) + now - clock["t"]
             clock.update(name=name, t=now)
 
         if index.exists():
@@ -224,8 +230,11 @@ def main() -> None:
         embed_s = phases.get("embedding", 0.0)
         # One more article, built incrementally (its vectors from the same cheap source).
         write_articles(corpus, pool, 1, seed=99, prefix="added")
+        inc_phases: dict[str, float] = {}
+        clock.update(name=None, into=inc_phases)
         t = time.perf_counter()
-        inc = build_index(corpus, index, embedder, ann_params=params, cache_max_entries=0)
+        inc = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0)
+        on_phase("done")
         add_s = time.perf_counter() - t
         rng = random.Random(1)
         queries = [" ".join(s.split()[:8]) for s in rng.sample(pool, args.queries)]
@@ -239,6 +248,7 @@ def main() -> None:
             "stages_s": stages | {f"build_{k}_s": round(v, 1) for k, v in phases.items()},
             "full_build_s": round(build_s, 1), "full_build_excl_embedding_s": round(build_s - embed_s, 1),
             "add_one_article_s": round(add_s, 2),
+            "add_one_article_stages_s": {k: round(v, 1) for k, v in inc_phases.items()},
             "add_one_article_vs_full_excl_embedding": round(add_s / max(build_s - embed_s, 1e-9), 4),
             "incremental_trained_reused": (json.loads((index / "versions" / inc.version / "manifest.json").read_text())
                                            .get("ann") or {}).get("sentences", {}).get("trained_reused"),

@@ -97,6 +97,7 @@ class IndexFiles:
     dense: faiss.Index
     sentence_embeddings: np.ndarray | None = None
     sentence_index: faiss.Index | None = None  # approximate types only; exact scoring reads the vectors
+    sentence_starts: np.ndarray | None = None  # passage i owns sentence rows starts[i]:starts[i + 1]
 
     def ann_params(self) -> AnnParams:
         """The search-time parameters the version was built with."""
@@ -128,6 +129,14 @@ def current_version(index_dir: Path) -> str | None:
 
 def version_dir(index_dir: Path, version: str) -> Path:
     return Path(index_dir) / "versions" / version
+
+
+def sentence_starts(passages: list[Passage]) -> np.ndarray:
+    """First sentence row of each passage, plus the total: n + 1 entries (rows are stored passage by passage)."""
+    from ingest.sentence_vectors import passage_sentences
+
+    counts = [len(passage_sentences(p.text)) for p in passages]
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 
 
 def write_dense(folder: Path, manifest: Manifest, embeddings: np.ndarray, sentence_embeddings: np.ndarray | None,
@@ -172,6 +181,8 @@ def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], 
         np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
         if sentence_embeddings is not None:
             np.save(tmp / "sentences.npy", sentence_embeddings.astype(np.float32))
+            # Passage i owns sentence rows starts[i]:starts[i + 1]; saved so loading needs no sentence splitting.
+            np.save(tmp / "sentence_starts.npy", sentence_starts(passages))
         write_dense(tmp, manifest, embeddings, sentence_embeddings, ann_params, previous)
         for write in extra_writers:
             write(tmp)
@@ -268,6 +279,8 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
         kinds = manifest.ann or {}
         dense = ann.load(path, "dense", (kinds.get("passages") or {}).get("kind", "flat"))
         sentences = np.load(path / "sentences.npy", mmap_mode="r") if manifest.sentences else None
+        starts = np.load(path / "sentence_starts.npy") if sentences is not None and \
+            (path / "sentence_starts.npy").exists() else None
         sentence_kind = (kinds.get("sentences") or {}).get("kind", "flat")
         sentence_index = ann.load(path, "sentences", sentence_kind) if sentences is not None and sentence_kind != "flat" \
             else None
@@ -288,7 +301,10 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
     if sentence_index is not None and sentence_index.ntotal != manifest.sentences:
         raise IndexCorrupt(f"sentence index of {manifest.version} has {sentence_index.ntotal} rows, manifest says "
                            f"{manifest.sentences}: run `rolesearch ingest`")
-    return IndexFiles(path, manifest, passages, embeddings, dense, sentences, sentence_index)
+    if starts is not None and (len(starts) != len(passages) + 1 or starts[-1] != manifest.sentences):
+        raise IndexCorrupt(f"sentence_starts.npy of {manifest.version} does not match its passages and sentences: "
+                           "run `rolesearch ingest`")
+    return IndexFiles(path, manifest, passages, embeddings, dense, sentences, sentence_index, starts)
 
 
 @contextmanager

@@ -55,15 +55,17 @@ class SearchIndex:
                 lexical = load_lexical(files.path, files.manifest.lexical.get("fields", ["text"]))
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(f"lexical index of {files.manifest.version} cannot be read ({exc})") from exc
-        owners = None
-        if files.sentence_embeddings is not None:
+        owners = starts = None
+        if files.sentence_starts is not None:
+            starts = files.sentence_starts
+            owners = np.repeat(np.arange(len(files.passages)), np.diff(starts))
+        elif files.sentence_embeddings is not None:  # a version written before sentence_starts.npy
             owners = sentence_owners(files.passages)
             if len(owners) != len(files.sentence_embeddings):
                 raise IndexCorrupt(f"sentence vectors of {files.manifest.version} do not match its passages "
                                    f"({len(files.sentence_embeddings)} vectors, {len(owners)} sentences): "
                                    "run `rolesearch ingest`")
-        starts = None
-        if owners is not None:
+        if owners is not None and starts is None:
             # Sentence rows are stored passage by passage, so each passage owns one contiguous range.
             starts = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=len(files.passages)))])
         return cls(files.manifest, files.passages, files.dense, lexical, files.path, files.embeddings,
