@@ -7,6 +7,7 @@
         passages.jsonl        passage metadata, one per line, row i <-> vector i
         embeddings.npy        float32 (n, dim), normalised; reused by incremental builds
         sentences.npy         float32 (m, dim): every passage's sentences, passage by passage (format 2)
+        sentence_starts.npy   int64 (n + 1): passage i owns sentence rows starts[i]:starts[i + 1]
         dense.faiss           FAISS index over the embeddings (type by size, manifest "ann")
         sentences.faiss       FAISS index over the sentence vectors (approximate types only)
         *.trained.faiss       the empty trained IVF, reused by the next build
