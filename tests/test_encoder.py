@@ -20,7 +20,14 @@ def onnx_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
-def test_export_is_cached_and_reused(onnx_cache, embedder, caplog):
+@pytest.fixture(scope="module")
+def torch_embedder():
+    """The reference: the model on torch."""
+    return EmbedderSpec(backend="torch").load()
+
+
+def test_export_is_cached_and_reused(onnx_cache, torch_embedder, caplog):
+    embedder = torch_embedder
     spec = EmbedderSpec(backend="onnx", onnx_cache=str(onnx_cache))
     with caplog.at_level(logging.INFO, logger="ingest.onnx_encoder"):
         first = spec.load()
@@ -42,7 +49,8 @@ def test_export_is_cached_and_reused(onnx_cache, embedder, caplog):
     np.testing.assert_allclose(second.encode_query(TEXTS[0]), second.encode([TEXTS[0]]), atol=1e-6)
 
 
-def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, embedder):
+def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedder):
+    embedder = torch_embedder
     int8 = EmbedderSpec(backend="onnx-int8", onnx_cache=str(onnx_cache)).load()
     cosines = (int8.encode(TEXTS) * embedder.encode(TEXTS)).sum(1)
     assert cosines.min() > 0.97, cosines
