@@ -89,31 +89,35 @@ class Embedder:
 
         on_vectors(indices, vectors) sees each group as soon as it is encoded (the build caches them).
         """
-        total = len(texts)
-        out = np.zeros((total, self.dimension), dtype=np.float32)
-        if not total:
-            return out
-        # Similar lengths batch together (less padding); the bar advances per group of batches.
-        order = sorted(range(total), key=lambda i: len(texts[i]))
-        step = self.batch_size * 4
-        with tqdm(total=total, unit=" passages", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
-            for lo in range(0, total, step):
-                idx = order[lo:lo + step]
-                vectors = self.model.encode(
-                    [texts[i] for i in idx],
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-                out[idx] = vectors
-                if on_vectors is not None:
-                    on_vectors(idx, vectors)
-                bar.update(len(idx))
-                if on_progress is not None:
-                    on_progress(min(lo + step, total), total)
-        return out
+        return encode_in_groups(texts, self.dimension, self.batch_size, lambda group: self.model.encode(
+            group, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False), progress, on_progress, on_vectors)
 
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""
         return self.encode([query])
+
+
+def encode_in_groups(texts: Sequence[str], dimension: int, batch_size: int,
+                     encode_group: Callable[[list[str]], np.ndarray], progress: bool = False,
+                     on_progress: Callable[[int, int], None] | None = None,
+                     on_vectors: Callable[[list[int], np.ndarray], None] | None = None) -> np.ndarray:
+    """Rows of encode_group over texts in groups of 4 batches, shortest texts first; progress bar and callbacks."""
+    total = len(texts)
+    out = np.zeros((total, dimension), dtype=np.float32)
+    if not total:
+        return out
+    # Similar lengths batch together (less padding); the bar advances per group of batches.
+    order = sorted(range(total), key=lambda i: len(texts[i]))
+    step = batch_size * 4
+    with tqdm(total=total, unit=" passages", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
+        for lo in range(0, total, step):
+            idx = order[lo:lo + step]
+            vectors = encode_group([texts[i] for i in idx])
+            out[idx] = vectors
+            if on_vectors is not None:
+                on_vectors(idx, vectors)
+            bar.update(len(idx))
+            if on_progress is not None:
+                on_progress(min(lo + step, total), total)
+    return out

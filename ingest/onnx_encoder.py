@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -163,24 +162,12 @@ class OnnxEmbedder:
                on_progress: Callable[[int, int], None] | None = None,
                on_vectors: Callable[[list[int], np.ndarray], None] | None = None) -> np.ndarray:
         """Normalised embeddings, one row per text, in length-sorted batches (see Embedder.encode)."""
-        total = len(texts)
-        out = np.zeros((total, self.dimension), dtype=np.float32)
-        if not total:
-            return out
-        order = sorted(range(total), key=lambda i: len(texts[i]))
-        step = self.batch_size * 4
-        with tqdm(total=total, unit=" passages", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
-            for lo in range(0, total, step):
-                idx = order[lo:lo + step]
-                vectors = np.concatenate([self._run([texts[i] for i in idx[b:b + self.batch_size]])
-                                          for b in range(0, len(idx), self.batch_size)])
-                out[idx] = vectors
-                if on_vectors is not None:
-                    on_vectors(idx, vectors)
-                bar.update(len(idx))
-                if on_progress is not None:
-                    on_progress(min(lo + step, total), total)
-        return out
+        from ingest.embedding import encode_in_groups
+
+        def group(batch: list[str]) -> np.ndarray:
+            return np.concatenate([self._run(batch[b:b + self.batch_size]) for b in range(0, len(batch), self.batch_size)])
+
+        return encode_in_groups(texts, self.dimension, self.batch_size, group, progress, on_progress, on_vectors)
 
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""
