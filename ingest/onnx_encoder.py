@@ -69,7 +69,7 @@ def export_model(st_model, target: Path) -> None:
     if missing:
         raise ExportError(f"the tokenizer does not produce {', '.join(missing)}")
     args = tuple(sample[k] for k in _INPUTS)
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # two processes exporting at once never share it
     axes = {k: {0: "batch", 1: "tokens"} for k in _INPUTS} | {"embedding": {0: "batch"}}
     try:
         with torch.no_grad():
@@ -85,7 +85,7 @@ def quantize(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of an fp32 export (weights int8, activations quantised per batch)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    tmp = target.with_suffix(".tmp")
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # two processes exporting at once never share it
     # Per-channel weights: cosine to fp32 >= 0.987 on role-article text (per-tensor: 0.946).
     quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     os.replace(tmp, target)
