@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup chromium mediawiki serve test index bench bench-incremental load clean
+.PHONY: setup chromium mediawiki serve test index bench bench-incremental bench-scale load clean
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,11 @@ bench: setup
 
 bench-incremental: setup
 	$(BIN)/python bench/incremental.py
+
+# The index at scale on generated articles (vectors from a cheap source; see bench/scale.py): make bench-scale SIZE=100000
+SIZE ?= 10000
+bench-scale: setup
+	$(BIN)/python bench/scale.py --passages $(SIZE)
 
 # Latency at 40 requests/s and throughput with 8 clients, against a server it starts on a free loopback port.
 load: setup

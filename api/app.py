@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -37,7 +38,11 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        model = embedder or settings.embedder()
+            import faiss
+
+            # One query is one FAISS search: OpenMP teams only spin against the other requests' threads.
+            faiss.omp_set_num_threads(settings.torch_threads)
+        model = embedder or replace(settings.embedder_spec(), threads=settings.torch_threads).load()
         if settings.query_concurrency:
             model = GatedEmbedder(model, settings.query_concurrency)
         service = Service(settings, model)

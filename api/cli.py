@@ -72,7 +72,7 @@ def ingest(
             summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                                   progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
                                   cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
-                                  access=access)
+                                  access=access, ann_params=s.ann_params())
         except (StoreError, FileNotFoundError, RolesError, SourceError, ClusterError) as exc:
             _fail(str(exc))
     d = summary.to_dict()

@@ -72,6 +72,7 @@ class Reindexer:
                 s.corpus_dir, s.index_dir, self.service.embedder, s.chunking(),
                 wait_for_lock=True, cache_max_entries=s.cache_max_entries, roles=s.role_config(),
                 access=s.access_map(),
+                ann_params=s.ann_params(),
                 on_phase=lambda name: self._update(phase=name),
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
                 sources=s.sources(),

@@ -12,9 +12,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.access import AccessMap
+from ingest.ann import AnnParams
 from ingest.cache import DEFAULT_MAX_ENTRIES
 from ingest.chunking import ChunkingParams
-from ingest.embedding import DEFAULT_MODEL, Embedder, EmbedderSpec
+from ingest.embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, EmbedderSpec
 from ingest.roles import RoleConfig
 from search.answers import AnswerConfig
 from search.searcher import SearchConfig
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     model: str = DEFAULT_MODEL
     device: str = "cpu"
     batch_size: int = Field(32, ge=1, le=1024)
+    # Encoder: "onnx" (ONNX Runtime, the model exported once and cached), "onnx-int8" (dynamic int8) or "torch".
+    backend: Literal["torch", "onnx", "onnx-int8"] = DEFAULT_BACKEND
+    onnx_cache: Path | None = None  # folder of ONNX exports (None: ~/.cache/rolesearch/onnx)
     max_tokens: int = Field(200, ge=16, le=8192)
     min_item_tokens: int = Field(40, ge=0)
 
@@ -52,6 +56,10 @@ class Settings(BaseSettings):
     title_weight: float = Field(0.25, ge=0.0)  # lexical weight of the article title
     role_prior: float = Field(0.1, ge=0.0)  # hybrid, ownership questions: boost of passages naming a role's duty
 
+    # Dense index type: "auto" is exact scoring below index_exact_below rows, IVF-SQ8 above (docs/performance.md).
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
+    index_exact_below: int = Field(AnnParams.exact_below, ge=0)
+
     # Index lifecycle: hot reload, admin reindex, embedding cache.
     reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin/*; unset turns them off")
@@ -67,6 +75,7 @@ class Settings(BaseSettings):
     access_log: bool = True
     # Intra-op threads for torch in the server. One per query lets concurrent queries use the cores side by
     # side; more makes each query spin-wait on the others (measured: 20 ms -> 400 ms on a busy 2-core box).
+    # The same holds for ONNX Runtime's intra-op threads in the server (ingest keeps one per core).
     torch_threads: int = Field(1, ge=0, description="0 leaves torch's default")
     # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
     query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
@@ -111,11 +120,16 @@ class Settings(BaseSettings):
 
     def embedder_spec(self) -> EmbedderSpec:
         """How to load the model these settings ask for (in this process or in a worker)."""
-        return EmbedderSpec(self.model, self.device, self.batch_size)
+        return EmbedderSpec(self.model, self.device, self.batch_size, self.backend,
+                            onnx_cache=str(self.onnx_cache) if self.onnx_cache else None)
 
     def embedder(self) -> Embedder:
         """The model these settings ask for, loaded."""
         return self.embedder_spec().load()
+
+    def ann_params(self) -> AnnParams:
+        """Which dense index type builds make (by size, or forced)."""
+        return AnnParams(kind=self.index_type, exact_below=self.index_exact_below)
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.articles import list_article_files, read_article  # noqa: E402
-from ingest.embedding import Embedder  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from ingest.pipeline import build_index  # noqa: E402
 
 SYNONYMS = {
@@ -85,7 +85,7 @@ def main() -> None:
 
     corpus_src = ROOT / "corpus"
     sources = [read_article(p, corpus_src) for p in list_article_files(corpus_src)]
-    embedder = Embedder()
+    embedder = Settings().embedder()  # the configured backend (ROLESEARCH_BACKEND)
     embedder.encode(["warm-up"])  # first call pays one-off start-up costs
     with tempfile.TemporaryDirectory(prefix="rolesearch-bench-") as tmp:
         corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ingest.chunking import embed_text
-from ingest.embedding import Embedder
+from api.settings import Settings
 from ingest.pipeline import build_index
 from ingest.sentence_vectors import sentence_units
 from search.index import SearchIndex
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed searches per mode")
     args = parser.parse_args()
 
-    embedder = Embedder()
+    embedder = Settings().embedder()  # the configured backend (ROLESEARCH_BACKEND)
     embedder.encode(["warm up"])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

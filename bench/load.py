@@ -20,6 +20,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -220,6 +221,28 @@ def add_load_arguments(ap: argparse.ArgumentParser, rate: float, duration: float
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
+def bare_encode_p50(queries: list[str], repeats: int = 200) -> tuple[str, float]:
+    """The server's encoder (same settings: backend, threads), loaded here: p50 ms of one query's encoding alone."""
+    from dataclasses import replace
+
+    from api.settings import Settings
+
+    settings = Settings()
+    embedder = replace(settings.embedder_spec(), threads=settings.torch_threads).load()
+    if settings.torch_threads and embedder.backend == "torch":
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+    for q in queries[:10]:
+        embedder.encode_query(q)
+    times = []
+    for i in range(repeats):
+        t = time.perf_counter()
+        embedder.encode_query(queries[i % len(queries)])
+        times.append((time.perf_counter() - t) * 1000)
+    return embedder.backend, round(float(statistics.median(times)), 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
@@ -239,17 +262,24 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+    # Measured after the server stopped, so it has the cores to itself, as the server's encoder had under load.
+    backend, encode_p50 = bare_encode_p50(load_queries())
+    report["bare_query_encode"] = {"backend": backend, "p50_ms": encode_p50}
+    for s in report["phases"].values():
+        s["http_p50_over_encode_p50"] = round(s["http_p50_ms"] / encode_p50, 2) if s.get("http_p50_ms") else None
     if a.json:
         print(json.dumps(report, indent=2))
         return
     print(f"{url}  index {report['index_version']}  {report['queries']} distinct queries  k={a.k}  "
           f"{report['cpus']} CPUs  load average before {report['loadavg_1m_before']}")
+    print(f"bare query encode ({backend}, alone, same settings) p50 {encode_p50} ms")
     for name, s in report["phases"].items():
         print(f"\n{name}:")
         print(f"  requests {s['requests']}  errors {s['errors']}  sustained {s['requests_per_s']} requests/s")
         print(f"  HTTP latency    p50 {s['http_p50_ms']} ms  p99 {s['http_p99_ms']} ms  max {s['http_max_ms']} ms")
         print(f"  search in-process (server's took_ms)  p50 {s['search_p50_ms']} ms  p99 {s['search_p99_ms']} ms"
-              f"  -> HTTP/in-process p50 ratio {s.get('http_over_search_p50')}")
+              f"  -> HTTP/in-process p50 ratio {s.get('http_over_search_p50')}"
+              f"  HTTP p50 / bare encode p50 {s.get('http_p50_over_encode_p50')}")
         cpu = s.get("server_cpu_ms_per_request")
         print(f"  server CPU per request {cpu if cpu is not None else 'n/a (use --start)'} ms"
               f"  load average after {s['loadavg_1m']}")

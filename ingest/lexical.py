@@ -84,7 +84,7 @@ def save_lexical(index: LexicalIndex, folder: Path) -> None:
 
 def load_lexical(folder: Path, names: Sequence[str] = ("text",)) -> LexicalIndex:
     """Read the fields written by save_lexical."""
-    return LexicalIndex({name: bm25s.BM25.load(str(Path(folder) / "lexical" / name), mmap=False) for name in names})
+    return LexicalIndex({name: bm25s.BM25.load(str(Path(folder) / "lexical" / name), mmap=True) for name in names})
 
 
 def lexical_scores(retriever: bm25s.BM25, tokens: Sequence[str]) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from ingest.ann import AnnParams
 from ingest.articles import Article
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
 from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
@@ -67,6 +68,7 @@ def build_index(
     roles: RoleConfig | None = None,
     sources: list[Source] | None = None,
     access: AccessHook | None = None,
+    ann_params: AnnParams = AnnParams(),
 ) -> BuildSummary:
     """Bring index_dir up to date with its sources (default: the folder corpus_dir), embedding only
     passages not embedded before.
@@ -122,7 +124,7 @@ def build_index(
         renamed = _renames(status["added"], status["removed"], articles, old_articles)
 
         phase("embedding")
-        with EmbeddingCache(cache_path(index_dir), embedder.name, embedder.dimension) as cache:
+        with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
             units = [(p.hash, embed_text(p.title, p.section, p.text)) for p in passages]
             sentences = sentence_units(passages)
             vectors, fresh = _embed(units + sentences, _reusable(previous), cache, embedder, progress,
@@ -144,6 +146,7 @@ def build_index(
             version=new_version_id(),
             built_at=now_iso(),
             model=embedder.name,
+            vectors=_vectors(embedder),
             dimension=embedder.dimension,
             max_model_tokens=embedder.max_tokens,
             chunking=asdict(params),
@@ -162,7 +165,8 @@ def build_index(
             sentences=len(sentence_embeddings),
         )
         writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings)
+        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
+                      previous.path if previous else None)
         phase("publishing")
         publish(index_dir, manifest.version)
     return BuildSummary(
@@ -189,12 +193,19 @@ def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tu
     m = previous.manifest
     if m.model != embedder.name or m.dimension != embedder.dimension:
         return None, f"full rebuild because the model changed ({m.model} -> {embedder.name})"
+    if (m.vectors or m.model) != _vectors(embedder):
+        return None, f"full rebuild because the encoder's vectors changed ({m.vectors or m.model} -> {_vectors(embedder)})"
     if m.chunking != asdict(params) or m.max_model_tokens != embedder.max_tokens:
         old = m.chunking | {"model_max_tokens": m.max_model_tokens}
         new = asdict(params) | {"model_max_tokens": embedder.max_tokens}
         diff = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k))
         return None, f"full rebuild because the chunking parameters changed ({diff})"
     return previous, "incremental build: only new or changed passages are embedded"
+
+
+def _vectors(embedder: Embedder) -> str:
+    """The embedder's vector space (model, plus "#int8" for a quantised encoder): what cached vectors must match."""
+    return getattr(embedder, "vectors", embedder.name)
 
 
 def _published_articles(index_dir: Path) -> dict:

@@ -56,3 +56,20 @@ def blend(passage_scores: np.ndarray, sentence_scores: np.ndarray, owners: np.nd
     """
     own = np.asarray(passage_scores, dtype=np.float32)
     return (1.0 - weight) * own + weight * best_of(own, sentence_scores, owners)
+
+
+def blend_candidates(own: np.ndarray, sentence_scores: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                     weight: float) -> np.ndarray:
+    """blend for a few passages: own[j] and the sentence scores of rows starts[j]:ends[j] (concatenated).
+
+    sentence_scores holds the candidates' sentence rows one candidate after another, the layout
+    of the sentence vectors; it gives the same scores as blend over the whole index.
+    """
+    own = np.asarray(own, dtype=np.float32)
+    best = own.copy()
+    lengths = ends - starts
+    has = lengths > 0
+    if has.any():
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        best[has] = np.maximum(own[has], np.maximum.reduceat(sentence_scores.astype(np.float32), offsets[has]))
+    return (1.0 - weight) * own + weight * best

@@ -7,7 +7,10 @@
         passages.jsonl        passage metadata, one per line, row i <-> vector i
         embeddings.npy        float32 (n, dim), normalised; reused by incremental builds
         sentences.npy         float32 (m, dim): every passage's sentences, passage by passage (format 2)
-        dense.faiss           inner-product FAISS index over the embeddings
+        sentence_starts.npy   int64 (n + 1): passage i owns sentence rows starts[i]:starts[i + 1]
+        dense.faiss           FAISS index over the embeddings (type by size, manifest "ann")
+        sentences.faiss       FAISS index over the sentence vectors (approximate types only)
+        *.trained.faiss       the empty trained IVF, reused by the next build
         lexical/              bm25s index over the same passages (when built)
       .lock                   held by the build in progress
 """
@@ -27,6 +30,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ingest import ann
+from ingest.ann import AnnParams
 from ingest.chunking import Passage
 
 # 2: sentences.npy (sentence vectors of every passage) and manifest "sentences".
@@ -70,6 +75,8 @@ class Manifest:
     skipped: dict = field(default_factory=dict)  # path -> reason
     lexical: dict | None = None
     sentences: int = 0  # rows of sentences.npy (0: no sentence vectors)
+    ann: dict | None = None  # {"passages": {kind, rows, ...}, "sentences": {...}, "params": AnnParams}; None: flat
+    vectors: str = ""  # the vector space: model, plus "#int8" for the quantised encoder ("": same as model)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)
@@ -90,6 +97,16 @@ class IndexFiles:
     embeddings: np.ndarray
     dense: faiss.Index
     sentence_embeddings: np.ndarray | None = None
+    sentence_index: faiss.Index | None = None  # approximate types only; exact scoring reads the vectors
+    sentence_starts: np.ndarray | None = None  # passage i owns sentence rows starts[i]:starts[i + 1]
+
+    def ann_params(self) -> AnnParams:
+        """The search-time parameters the version was built with."""
+        return AnnParams(**(self.manifest.ann or {}).get("params", {}))
+
+    def kind(self, which: str) -> str:
+        """The index type of "passages" or "sentences" in this version."""
+        return ((self.manifest.ann or {}).get(which) or {}).get("kind", "flat")
 
 
 def new_version_id() -> str:
@@ -115,16 +132,38 @@ def version_dir(index_dir: Path, version: str) -> Path:
     return Path(index_dir) / "versions" / version
 
 
-def build_dense(embeddings: np.ndarray) -> faiss.Index:
-    """Exact inner-product search: on normalised vectors that is cosine similarity."""
-    index = faiss.IndexFlatIP(embeddings.shape[1])
-    if len(embeddings):
-        index.add(embeddings)
-    return index
+def sentence_starts(passages: list[Passage]) -> np.ndarray:
+    """First sentence row of each passage, plus the total: n + 1 entries (rows are stored passage by passage)."""
+    from ingest.sentence_vectors import passage_sentences
+
+    counts = [len(passage_sentences(p.text)) for p in passages]
+    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
+
+
+def write_dense(folder: Path, manifest: Manifest, embeddings: np.ndarray, sentence_embeddings: np.ndarray | None,
+                params: AnnParams, previous: Path | None = None) -> None:
+    """The FAISS indexes of a version, typed by size (params), described in manifest.ann.
+
+    Inner product on normalised vectors is cosine similarity. previous, the folder of the version
+    this build follows, lends its trained IVF quantisers, so an incremental build does not train again.
+    """
+    described = {"params": ann.describe(params)}
+    for name, which, vectors in (("dense", "passages", embeddings), ("sentences", "sentences", sentence_embeddings)):
+        if vectors is None:
+            continue
+        kind = params.choose(len(vectors))
+        if kind == "flat" and which == "sentences":
+            described[which] = {"kind": "flat", "rows": len(vectors)}  # exact scoring reads sentences.npy
+            continue
+        trained = ann.load_trained(previous, name) if previous is not None and kind == "ivf" else None
+        index, empty, described[which] = ann.build(vectors, kind, params, trained)
+        ann.save(folder, name, index, empty)
+    manifest.ann = described
 
 
 def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], embeddings: np.ndarray,
-                  extra_writers=(), sentence_embeddings: np.ndarray | None = None) -> Path:
+                  extra_writers=(), sentence_embeddings: np.ndarray | None = None,
+                  ann_params: AnnParams = AnnParams(), previous: Path | None = None) -> Path:
     """Write a complete version into a temporary folder, fsync it, and rename it into versions/."""
     if len(passages) != len(embeddings):
         raise ValueError(f"{len(passages)} passages but {len(embeddings)} embeddings")
@@ -143,7 +182,9 @@ def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], 
         np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
         if sentence_embeddings is not None:
             np.save(tmp / "sentences.npy", sentence_embeddings.astype(np.float32))
-        faiss.write_index(build_dense(embeddings), str(tmp / "dense.faiss"))
+            # Passage i owns sentence rows starts[i]:starts[i + 1]; saved so loading needs no sentence splitting.
+            np.save(tmp / "sentence_starts.npy", sentence_starts(passages))
+        write_dense(tmp, manifest, embeddings, sentence_embeddings, ann_params, previous)
         for write in extra_writers:
             write(tmp)
         # The manifest goes last: a folder without one was never finished.
@@ -234,9 +275,16 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
     try:
         with open(path / "passages.jsonl", encoding="utf-8") as f:
             passages = [Passage.from_dict(json.loads(line)) for line in f if line.strip()]
-        embeddings = np.load(path / "embeddings.npy")
-        dense = faiss.read_index(str(path / "dense.faiss"))
-        sentences = np.load(path / "sentences.npy") if manifest.sentences else None
+        # Memory-mapped: a hot reload of a large version does not need twice the memory, and loads at once.
+        embeddings = np.load(path / "embeddings.npy", mmap_mode="r")
+        kinds = manifest.ann or {}
+        dense = ann.load(path, "dense", (kinds.get("passages") or {}).get("kind", "flat"))
+        sentences = np.load(path / "sentences.npy", mmap_mode="r") if manifest.sentences else None
+        starts = np.load(path / "sentence_starts.npy") if sentences is not None and \
+            (path / "sentence_starts.npy").exists() else None
+        sentence_kind = (kinds.get("sentences") or {}).get("kind", "flat")
+        sentence_index = ann.load(path, "sentences", sentence_kind) if sentences is not None and sentence_kind != "flat" \
+            else None
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise IndexCorrupt(f"index version {manifest.version} cannot be read ({exc}): run `rolesearch ingest`") from exc
     if not (len(passages) == manifest.passages == dense.ntotal == len(embeddings)):
@@ -251,7 +299,13 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
             f"index version {manifest.version} has {sentences.shape[0]} sentence vectors, manifest says "
             f"{manifest.sentences}: run `rolesearch ingest`"
         )
-    return IndexFiles(path, manifest, passages, embeddings, dense, sentences)
+    if sentence_index is not None and sentence_index.ntotal != manifest.sentences:
+        raise IndexCorrupt(f"sentence index of {manifest.version} has {sentence_index.ntotal} rows, manifest says "
+                           f"{manifest.sentences}: run `rolesearch ingest`")
+    if starts is not None and (len(starts) != len(passages) + 1 or starts[-1] != manifest.sentences):
+        raise IndexCorrupt(f"sentence_starts.npy of {manifest.version} does not match its passages and sentences: "
+                           "run `rolesearch ingest`")
+    return IndexFiles(path, manifest, passages, embeddings, dense, sentences, sentence_index, starts)
 
 
 @contextmanager

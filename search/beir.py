@@ -99,7 +99,7 @@ def cached_encode(embedder: Embedder, texts: list[str], cache_dir: Path | None, 
     if cache_dir is None:
         return embedder.encode(texts, progress=progress)
     key = hashlib.sha256()
-    key.update(embedder.name.encode() + b"\0" + str(embedder.max_tokens).encode())
+    key.update(getattr(embedder, "vectors", embedder.name).encode() + b"\0" + str(embedder.max_tokens).encode())
     for t in texts:
         key.update(b"\0" + t.encode())
     path = Path(cache_dir) / f"{key.hexdigest()[:32]}.npy"

@@ -8,6 +8,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from ingest.ann import AnnParams
 from ingest.chunking import Passage
 from ingest.lexical import LexicalIndex, load_lexical
 from ingest.sentence_vectors import sentence_owners
@@ -26,6 +27,15 @@ class SearchIndex:
     embeddings: np.ndarray | None = None  # passage vectors, row i <-> passage i
     sentences: np.ndarray | None = None  # sentence vectors (ingest.sentence_vectors), None when not built
     sentence_owner: np.ndarray | None = None  # passage index of each sentence row
+    sentence_index: faiss.Index | None = None  # approximate types only
+    kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
+    ann_params: AnnParams = AnnParams()
+    sentence_start: np.ndarray | None = None  # first sentence row of passage i (n + 1 entries)
+
+    @property
+    def exact(self) -> bool:
+        """True when every dense score is computed against all rows (no approximate index)."""
+        return self.kinds == ("flat", "flat")
 
     @property
     def version(self) -> str:
@@ -45,12 +55,19 @@ class SearchIndex:
                 lexical = load_lexical(files.path, files.manifest.lexical.get("fields", ["text"]))
             except (OSError, ValueError, KeyError) as exc:
                 raise IndexCorrupt(f"lexical index of {files.manifest.version} cannot be read ({exc})") from exc
-        owners = None
-        if files.sentence_embeddings is not None:
+        owners = starts = None
+        if files.sentence_starts is not None:
+            starts = files.sentence_starts
+            owners = np.repeat(np.arange(len(files.passages)), np.diff(starts))
+        elif files.sentence_embeddings is not None:  # a version written before sentence_starts.npy
             owners = sentence_owners(files.passages)
             if len(owners) != len(files.sentence_embeddings):
                 raise IndexCorrupt(f"sentence vectors of {files.manifest.version} do not match its passages "
                                    f"({len(files.sentence_embeddings)} vectors, {len(owners)} sentences): "
                                    "run `rolesearch ingest`")
+        if owners is not None and starts is None:
+            # Sentence rows are stored passage by passage, so each passage owns one contiguous range.
+            starts = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=len(files.passages)))])
         return cls(files.manifest, files.passages, files.dense, lexical, files.path, files.embeddings,
-                   files.sentence_embeddings, owners)
+                   files.sentence_embeddings, owners, files.sentence_index,
+                   (files.kind("passages"), files.kind("sentences")), files.ann_params(), starts)

@@ -12,13 +12,16 @@ from ingest.chunking import Passage
 from ingest.embedding import Embedder
 from ingest.lexical import term_idf
 from ingest.roles import RoleConfig
-from ingest.sentence_vectors import blend
+from ingest import ann
+from ingest.sentence_vectors import blend, blend_candidates
 from search.fusion import convex, guard_top1, ranked, rrf
 from search.highlight import Highlight, best_sentence, query_terms
 from search.index import SearchIndex
 from search.query import is_ownership
 
 Mode = Literal["dense", "lexical", "hybrid"]
+EXACT_ALLOWED = 5_000  # at most this many allowed passages: score them all exactly rather than filter an ANN search
+SENTENCE_DEPTH = 3  # sentence candidates per passage candidate (a passage has ~5 sentences; its best few count)
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
 
 
@@ -142,6 +145,8 @@ class Searcher:
         """dense_scores, and the best cosine of a passage's own vector over the (allowed) index."""
         vector = self.embedder.encode_query(query)
         index = self.index
+        if not index.exact:
+            return self._dense_candidates(vector[0], depth, allow)
         if allow is None and not (self.config.sentence_vectors and index.sentences is not None
                                   and index.embeddings is not None):
             scores, ids = index.dense.search(vector, depth)
@@ -159,6 +164,38 @@ class Searcher:
         top = np.argpartition(-scores, depth - 1)[:depth]
         return {int(i): float(scores[i]) for i in top}, float(own.max())
 
+    def _dense_candidates(self, vector: np.ndarray, depth: int, allow: np.ndarray | None
+                          ) -> tuple[dict[int, float], float]:
+        """_dense through the approximate indexes: candidates from passages and sentences, rescored exactly.
+
+        Few allowed passages are scored exactly (a filtered approximate search would miss them);
+        otherwise the mask goes into FAISS as an ID selector, so only allowed rows are candidates.
+        """
+        index = self.index
+        use_sentences = self.config.sentence_vectors and index.sentences is not None
+        if allow is not None and allow.sum() <= EXACT_ALLOWED:
+            candidates = np.flatnonzero(allow)
+        else:
+            found = [ann.search(index.dense, index.kinds[0], index.ann_params, vector, depth, allow)]
+            if use_sentences and index.sentence_index is not None:
+                sentence_allow = allow[index.sentence_owner] if allow is not None else None
+                rows = ann.search(index.sentence_index, index.kinds[1], index.ann_params, vector,
+                                  depth * SENTENCE_DEPTH, sentence_allow)
+                found.append(index.sentence_owner[rows])
+            candidates = np.unique(np.concatenate(found))
+        if not len(candidates):
+            return {}, float("-inf")
+        own = np.asarray(index.embeddings[candidates]) @ vector
+        if use_sentences:
+            starts, ends = index.sentence_start[candidates], index.sentence_start[candidates + 1]
+            rows = row_ranges(starts, ends)
+            sentence_scores = np.asarray(index.sentences[rows]) @ vector
+            scores = blend_candidates(own, sentence_scores, starts, ends, self.config.sentence_weight)
+        else:
+            scores = own
+        top = np.argsort(-scores, kind="stable")[:depth]
+        return {int(candidates[j]): float(scores[j]) for j in top}, float(own.max())
+
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
@@ -169,6 +206,13 @@ class Searcher:
             return {}
         top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
         return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def row_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The rows starts[0]:ends[0], starts[1]:ends[1], ... concatenated (without a Python loop)."""
+    lengths = ends - starts
+    firsts = np.cumsum(lengths) - lengths
+    return np.arange(int(lengths.sum())) - np.repeat(firsts, lengths) + np.repeat(starts, lengths)
 
 
 def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: SearchConfig) -> dict[int, float]:

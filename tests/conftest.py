@@ -38,10 +38,10 @@ def wait_for(predicate, timeout: float, what: str):
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The default model, loaded once for the whole run."""
-    from ingest.embedding import Embedder
+    """The default model on the default backend, loaded once for the whole run."""
+    from ingest.embedding import EmbedderSpec
 
-    return Embedder()
+    return EmbedderSpec().load()
 
 
 @pytest.fixture(scope="session")
