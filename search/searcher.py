@@ -201,13 +201,7 @@ class Searcher:
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
-        scores = self.index.lexical.scores(query, weights)
-        if allow is not None:
-            scores = np.where(allow, scores, 0.0)
-        if not scores.any():
-            return {}
-        top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
-        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+        return self.index.lexical.top(query, depth, weights, allow)
 
 
 def row_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
