@@ -1,6 +1,7 @@
 """A SYNTHETIC large version made from a built one: every row replicated with new ids and noisy vectors.
 
     python bench/replicate_version.py SOURCE_INDEX TARGET_INDEX --copies 10
+    python bench/replicate_version.py SOURCE_INDEX TARGET_INDEX --copies 1    # the same version in today's format
 
 For measuring load time, resident memory, latency and recall at a million passages without a
 build of a million (bench/scale.py --passages 1000000 takes hours here). Copy 0 is the source
@@ -49,8 +50,13 @@ class Replicated(Sequence[Passage]):
         return len(self.source) * self.copies
 
     def __getitem__(self, row: int) -> Passage:
+        if not 0 <= row < len(self):
+            raise IndexError(row)
         c, i = divmod(int(row), len(self.source))
         return rename(self.source[i], c)
+
+    def __iter__(self):
+        return (rename(p, c) for c in range(self.copies) for p in self.source)
 
 
 def rename(p: Passage, copy: int) -> Passage:
@@ -128,7 +134,9 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     written = json.loads((args.target / "versions" / manifest.version / "manifest.json").read_text())
-    print(json.dumps({"SYNTHETIC": f"{args.copies} copies of {args.source} (new ids, vectors + N(0, {NOISE}))",
+    what = f"{args.copies} copies of {args.source} (new ids, vectors + N(0, {NOISE}))" if args.copies > 1 else \
+        f"{args.source} rewritten in the current format (rows and vectors unchanged, BM25 and FAISS rebuilt)"
+    print(json.dumps({"SYNTHETIC" if args.copies > 1 else "REWRITTEN": what,
                       "passages": manifest.passages, "sentences": manifest.sentences, "articles": len(articles),
                       "ann": written.get("ann"), "stages": stages,
                       "total_s": round(time.perf_counter() - t0, 1)}, indent=2))

@@ -124,8 +124,11 @@ def disk_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def serve_child(index_dir: Path, queries: list[str], backend: str) -> dict:
-    """In a fresh process: load time, resident memory after load, per-mode latency, recall against exact."""
+def serve_child(index_dir: Path, queries: list[str], backend: str, nprobes: tuple[int, ...] = ()) -> dict:
+    """In a fresh process: load time, resident memory after load, per-mode latency, recall against exact.
+
+    nprobes: more IVF nprobe values to measure (latency and recall each) beside the version's own.
+    """
     from ingest.embedding import EmbedderSpec
     from search.index import SearchIndex
     from search.searcher import Searcher
@@ -144,26 +147,34 @@ def serve_child(index_dir: Path, queries: list[str], backend: str) -> dict:
     out = {"load_s": round(load_s, 2), "rss_mb_after_load": round(rss), "rss_mb_model_only": round(rss_model),
            "rss_after_load_anon_file_mb": _rss_parts_mb(), "kinds": list(index.kinds),
            "ann_params": {"ivf_nprobe": index.ann_params.ivf_nprobe, "hnsw_ef_search": index.ann_params.hnsw_ef_search}}
-    for mode in ("dense", "lexical", "hybrid"):
+    out |= latencies(searcher, queries, ("dense", "lexical", "hybrid"))
+    out["rss_mb_after_queries"] = round(_rss_mb())
+    out["rss_after_queries_anon_file_mb"] = _rss_parts_mb()
+    if not index.exact:
+        truth = exact_truth(searcher, queries)
+        out |= recall_against_exact(searcher, queries, truth)
+        for nprobe in nprobes:
+            other = Searcher(replace(index, ann_params=replace(index.ann_params, ivf_nprobe=nprobe)), embedder)
+            out[f"nprobe_{nprobe}"] = latencies(other, queries, ("dense", "hybrid")) | \
+                recall_against_exact(other, queries, truth)
+    return out
+
+
+def latencies(searcher, queries: list[str], modes: tuple[str, ...]) -> dict:
+    """p50 and p99 in ms of search(k=10, highlights on) per mode over the queries (query encoding included)."""
+    out = {}
+    for mode in modes:
         times = []
         for q in queries:
             t = time.perf_counter()
             searcher.search(q, k=10, mode=mode, highlights=True)
             times.append((time.perf_counter() - t) * 1000)
         out[f"{mode}_p50_ms"], out[f"{mode}_p99_ms"] = (round(float(np.percentile(times, p)), 1) for p in (50, 99))
-    out["rss_mb_after_queries"] = round(_rss_mb())
-    out["rss_after_queries_anon_file_mb"] = _rss_parts_mb()
-    if not index.exact:
-        out |= recall_against_exact(searcher, queries)
     return out
 
 
-def recall_against_exact(searcher, queries: list[str]) -> dict:
-    """Dense recall@10 and hybrid top-10 overlap of the served searcher against exact dense scoring.
-
-    Exact scores come from one pass over the stored vectors for all queries at once (exact_dense), checked
-    against the searcher's own exact path on the first queries; hybrid over them reuses the served fusion.
-    """
+def exact_truth(searcher, queries: list[str]) -> list[dict[int, float]]:
+    """Exact dense scores of each query's top passages (exact_dense), checked against Searcher's exact path."""
     from search.searcher import Searcher
 
     index = searcher.index
@@ -176,6 +187,14 @@ def recall_against_exact(searcher, queries: list[str]) -> dict:
         direct = exact_searcher.dense_scores(q, 10)
         if len(set(direct) & set(sorted(known, key=known.get, reverse=True)[:10])) < 9:  # float ties aside
             raise AssertionError(f"batched exact scoring disagrees with Searcher's exact path on {q!r}")
+    return truth
+
+
+def recall_against_exact(searcher, queries: list[str], truth: list[dict[int, float]]) -> dict:
+    """Dense recall@10 and hybrid top-10 overlap of the served searcher against exact dense scores (truth)."""
+    from search.searcher import Searcher
+
+    index = searcher.index
 
     class KnownDense(Searcher):
         def _dense(self, query, depth, allow=None):
@@ -234,9 +253,14 @@ def queries_from(pool: list[str], count: int) -> list[str]:
     return [" ".join(s.split()[:8]) for s in rng.sample(pool, count)]
 
 
-def serve_in_child(index_dir: Path, queries: list[str], backend: str) -> dict:
+def nprobes(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def serve_in_child(index_dir: Path, queries: list[str], backend: str, nprobe: str = "") -> dict:
     """serve_child in a fresh Python process (nothing of the build in its memory), its figures back as a dict."""
-    child = subprocess.run([sys.executable, __file__, "--child", str(index_dir), "--backend", backend],
+    child = subprocess.run([sys.executable, __file__, "--child", str(index_dir), "--backend", backend,
+                            "--nprobe", nprobe],
                            input=json.dumps(queries), capture_output=True, text=True)
     if child.returncode:
         raise SystemExit(f"the serving process failed:\n{child.stderr[-4000:]}")
@@ -263,6 +287,7 @@ def main() -> None:
     ap.add_argument("--serve-only", type=Path, metavar="INDEX_DIR",
                     help="skip generating and building: load INDEX_DIR's published version in a fresh process and "
                          "print load, RSS, latency and recall (e.g. a --keep DIR/index, or bench/replicate_version.py's)")
+    ap.add_argument("--nprobe", default="", help="comma-separated IVF nprobe values to measure beside the version's own")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     from ingest.embedding import DEFAULT_BACKEND, EmbedderSpec
@@ -270,13 +295,14 @@ def main() -> None:
     backend = args.backend or DEFAULT_BACKEND
     if args.child:
         queries = json.loads(sys.stdin.read())
-        print(json.dumps(serve_child(args.child, queries, backend)))
+        print(json.dumps(serve_child(args.child, queries, backend, nprobes(args.nprobe))))
         return
     if args.serve_only:
         from ingest.store import read_manifest
 
         manifest = read_manifest(args.serve_only)
-        served = serve_in_child(args.serve_only, queries_from(source_sentences(args.pool), args.queries), backend)
+        served = serve_in_child(args.serve_only, queries_from(source_sentences(args.pool), args.queries), backend,
+                                args.nprobe)
         print(json.dumps({"index": str(args.serve_only), "version": manifest.version, "passages": manifest.passages,
                           "sentences": manifest.sentences, "articles": len(manifest.articles), "ann": manifest.ann,
                           "synthetic": any("~" in a for a in manifest.articles), "served": served,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -12,6 +13,7 @@ from ingest.ann import AnnParams
 from ingest.lexical import LexicalIndex, load_lexical
 from ingest.sentence_vectors import sentence_owners
 from ingest.passage_table import PassageTable
+from ingest.vector_rows import ArrayRows, VectorRows, vector_rows
 from ingest.store import IndexCorrupt, Manifest, load_version
 
 
@@ -31,6 +33,16 @@ class SearchIndex:
     kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
     ann_params: AnnParams = AnnParams()
     sentence_start: np.ndarray | None = None  # first sentence row of passage i (n + 1 entries)
+
+    @cached_property
+    def passage_rows(self) -> VectorRows | ArrayRows:
+        """Candidates' passage vectors, read by pread (ingest.vector_rows)."""
+        return vector_rows(self.embeddings)
+
+    @cached_property
+    def sentence_rows(self) -> VectorRows | ArrayRows:
+        """Candidates' sentence vectors, read by pread."""
+        return vector_rows(self.sentences)
 
     @property
     def exact(self) -> bool:

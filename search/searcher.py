@@ -187,11 +187,12 @@ class Searcher:
             candidates = np.unique(np.concatenate(found))
         if not len(candidates):
             return {}, float("-inf")
-        own = np.asarray(index.embeddings[candidates]) @ vector
+        # Candidates' rows by pread (ingest.vector_rows): scattered reads through the mapping would map
+        # whole page-cache folios into the process, query after query.
+        own = index.passage_rows.take(candidates) @ vector
         if use_sentences:
             starts, ends = index.sentence_start[candidates], index.sentence_start[candidates + 1]
-            rows = row_ranges(starts, ends)
-            sentence_scores = np.asarray(index.sentences[rows]) @ vector
+            sentence_scores = index.sentence_rows.ranges(starts, ends) @ vector
             scores = blend_candidates(own, sentence_scores, starts, ends, self.config.sentence_weight)
         else:
             scores = own
@@ -202,13 +203,6 @@ class Searcher:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
         return self.index.lexical.top(query, depth, weights, allow)
-
-
-def row_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The rows starts[0]:ends[0], starts[1]:ends[1], ... concatenated (without a Python loop)."""
-    lengths = ends - starts
-    firsts = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum())) - np.repeat(firsts, lengths) + np.repeat(starts, lengths)
 
 
 def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: SearchConfig) -> dict[int, float]:
