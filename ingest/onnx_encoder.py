@@ -142,6 +142,8 @@ class OnnxEmbedder:
         self.dimension = int(self._run(["dimension probe"]).shape[1])
         # Vectors of the int8 graph differ from fp32's (cosine ~0.99): caches and indexes keep them apart.
         self.vectors = self.name + ("#int8" if spec.backend == "onnx-int8" else "")
+        # Dynamic int8 scales activations by the whole batch, so batch-mates would move a query's vector.
+        self.batch_invariant = spec.backend != "onnx-int8"
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -172,6 +174,10 @@ class OnnxEmbedder:
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""
         return self._run([query])
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Several queries in one forward pass, one row each (the server batches concurrent queries)."""
+        return self._run(queries)
 
 
 def load_onnx(spec, model_path: str) -> OnnxEmbedder:
