@@ -17,6 +17,7 @@ class _Pending:
     query: str
     vector: np.ndarray | None = None
     error: BaseException | None = None
+    taken: bool = False  # in a pass already (another thread's)
     done: bool = False
 
 
@@ -46,14 +47,17 @@ class GatedEmbedder:
         mine = _Pending(query)
         with self._cond:
             self._queue.append(mine)
-            while not mine.done and self._running >= self._limit:
+            while not mine.done and (mine.taken or self._running >= self._limit):
                 self._cond.wait()
-            if not mine.done:
+            lead = not mine.done
+            if lead:
                 self._queue.remove(mine)
                 batch = [mine] + self._queue[:self._batch - 1]
                 del self._queue[:len(batch) - 1]
+                for p in batch:
+                    p.taken = True
                 self._running += 1
-        if not mine.done:
+        if lead:
             self._encode(batch)
         if mine.error is not None:
             raise mine.error

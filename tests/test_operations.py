@@ -214,6 +214,13 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
         vectors = list(pool.map(gated.encode_query, [str(i) for i in range(24)]))
     assert [v.tolist() for v in vectors] == [[[float(i)]] for i in range(24)]  # each query its own row
     assert max(inner.passes) == 4 and sum(inner.passes) == 25 and len(inner.passes) < 24
+    # Two passes at once: a query already in one pass is not run again by its own thread.
+    two = GatedEmbedder(inner, 2, batch=3)
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            vectors = list(pool.map(two.encode_query, [str(i) for i in range(40)]))
+        assert [v.tolist() for v in vectors] == [[[float(i)]] for i in range(40)]
+    inner.passes.clear()
     # A failed pass fails every query in it, and the gate still serves the next ones.
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(gated.encode_query, q) for q in ["1", "boom", "2", "3"]]
@@ -221,6 +228,7 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
     assert any(isinstance(e, RuntimeError) for e in errors)
     assert all(f.result().tolist() == [[float(q)]] for f, q in zip(futures, ["1", "boom", "2", "3"]) if f.exception() is None)
     assert gated.encode_query("5").tolist() == [[5.0]]
+    assert sum(inner.passes) == 5  # every query encoded exactly once
     # An embedder whose vectors depend on their batch-mates (dynamic int8) is never batched.
     inner.batch_invariant = False
     inner.passes.clear()
