@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             faiss.omp_set_num_threads(settings.torch_threads)
         model = embedder or replace(settings.embedder_spec(), threads=settings.torch_threads).load()
         if settings.query_concurrency:
-            model = GatedEmbedder(model, settings.query_concurrency)
+            model = GatedEmbedder(model, settings.query_concurrency, settings.query_batch)
         service = Service(settings, model)
         service.try_load()
         app.state.service = service

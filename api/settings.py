@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, ge=0, description="0 leaves torch's default")
     # Query encodings run at once; more wait their turn (0: no limit). One per core keeps the cores busy.
     query_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=0)
+    # Queries that wait for a free encoding are encoded together, up to this many in one pass (1: one each).
+    query_batch: int = Field(16, ge=1, le=256)
 
     # Who is calling (docs/permissions.md): off = every article public; proxy = user and groups from the headers
     # of an authenticating proxy at one of trusted_proxies; token = bearer tokens listed (hashed) in auth_tokens_file.

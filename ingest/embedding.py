@@ -60,6 +60,7 @@ class Embedder:
     """A loaded model: encodes texts to normalised float32 vectors and counts its own tokens."""
 
     backend = "torch"
+    batch_invariant = True  # a query's vector does not depend on the queries batched with it (padding is masked)
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
                  spec: EmbedderSpec | None = None):
@@ -96,6 +97,10 @@ class Embedder:
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""
         return self.encode([query])
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Several queries in one forward pass, one row each (the server batches concurrent queries)."""
+        return self.encode(list(queries))
 
 
 def encode_in_groups(texts: Sequence[str], dimension: int, batch_size: int,

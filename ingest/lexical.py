@@ -9,6 +9,7 @@ title, shared by every passage of an article, counts least. A BEIR index has onl
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Mapping, Sequence
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -28,11 +30,17 @@ def _stemmer() -> Stemmer.Stemmer:
     return Stemmer.Stemmer("english")
 
 
+# bm25s.tokenize's own analysis (its defaults: lower-case, scikit-learn's token pattern), done here without
+# the per-call set-up it pays (two progress bars, a fresh stop-word set per text, id tables): a query is
+# analysed on every search and each hit's sentences for its highlight (tests/test_lexical.py: same tokens).
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS)  # LEXICAL_PARAMS["stopwords"]: "en_plus"
+
+
 def analyze(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, stemmed tokens: the same analysis for passages and queries."""
-    return bm25s.tokenize(
-        list(texts), stopwords=LEXICAL_PARAMS["stopwords"], stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
+    stem = _stemmer().stemWords
+    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]) for text in texts]
 
 
 def build_lexical(texts: Sequence[str]) -> bm25s.BM25:

@@ -3,8 +3,10 @@
 A query costs one forward pass; torch spends ~12 ms on it here, ONNX Runtime ~3 ms (fp32) or
 less (dynamic int8). The whole sentence-transformers pipeline (transformer, pooling,
 normalisation) is exported with torch's own exporter, so the graph returns the final vector.
-The export lands in a cache folder keyed by the model files and the exporter and runtime
-versions, so a second start only loads it; int8 is quantised from the fp32 export.
+The export lands in a cache folder keyed by the model files, the exporter and runtime versions
+and EXPORT_FORMAT, so a second start only loads it. int8 is quantised from the fp32 export after
+onnxruntime's transformer optimizer fused it (attention, layer norms, GELU): dynamic quantisation
+then covers the fused attention too (docs/performance.md has the figures).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 ONNX_BACKENDS = ("onnx", "onnx-int8")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# Part of the cache key: a change to how the graphs are made must never load a graph made the old way.
+# 2: eager attention in the export (the optimizer recognises it), int8 from the fused graph.
+EXPORT_FORMAT = 2
 
 
 class ExportError(RuntimeError):
@@ -47,7 +52,7 @@ def export_key(model_path: str) -> str:
         if f.is_file():
             st = f.stat()
             h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}\n".encode())
-    h.update(f"torch={torch.__version__};ort={onnxruntime.__version__}".encode())
+    h.update(f"torch={torch.__version__};ort={onnxruntime.__version__};format={EXPORT_FORMAT}".encode())
     return h.hexdigest()[:16]
 
 
@@ -81,13 +86,39 @@ def export_model(st_model, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def fuse(source: Path, target: Path, model_path: str) -> bool:
+    """The fp32 export with onnxruntime's BERT fusions applied, into target; False when nothing fused (not BERT-like)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    try:
+        config = json.loads((Path(model_path) / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    # 0 lets the optimizer read them from the graph.
+    heads, hidden = int(config.get("num_attention_heads", 0)), int(config.get("hidden_size", 0))
+    try:
+        model = optimize_model(str(source), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1)
+    except Exception as exc:  # an unfamiliar graph: quantise the plain export instead
+        log.info("no transformer fusions for %s (%s: %s)", model_path, type(exc).__name__, exc)
+        return False
+    if not model.get_fused_operator_statistics().get("Attention"):
+        return False
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # two processes exporting at once never share it
+    model.save_model_to_file(str(tmp))
+    os.replace(tmp, target)
+    return True
+
+
 def quantize(source: Path, target: Path) -> None:
-    """Dynamic int8 quantisation of an fp32 export (weights int8, activations quantised per batch)."""
+    """Dynamic int8 quantisation of an fp32 graph (weights int8, activations quantised per batch)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # two processes exporting at once never share it
-    # Per-channel weights: cosine to fp32 >= 0.987 on role-article text (per-tensor: 0.946).
-    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+    # Per-channel weights: cosine to fp32 >= 0.987 on role-article text (per-tensor: 0.946). Shape inference
+    # does not type the fused graph's contrib ops' outputs: they are float.
+    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     os.replace(tmp, target)
 
 
@@ -109,7 +140,8 @@ def cached_export(model_path: str, quantized: bool, cache_dir: Path,
             log.info("exporting %s to ONNX in %s (once; later starts load it)", model_path, folder)
             export_model(load_st(), fp32)
         if quantized and not target.exists():
-            quantize(fp32, target)
+            fused = folder / "model-fused.onnx"
+            quantize(fused if fused.exists() or fuse(fp32, fused, model_path) else fp32, target)
         (folder / "source.json").write_text(json.dumps({"model": model_path, "int8": quantized}))
     return target, True
 
@@ -142,6 +174,8 @@ class OnnxEmbedder:
         self.dimension = int(self._run(["dimension probe"]).shape[1])
         # Vectors of the int8 graph differ from fp32's (cosine ~0.99): caches and indexes keep them apart.
         self.vectors = self.name + ("#int8" if spec.backend == "onnx-int8" else "")
+        # Dynamic int8 scales activations by the whole batch, so batch-mates would move a query's vector.
+        self.batch_invariant = spec.backend != "onnx-int8"
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -173,6 +207,10 @@ class OnnxEmbedder:
         """One normalised query vector, shape (1, dimension)."""
         return self._run([query])
 
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """Several queries in one forward pass, one row each (the server batches concurrent queries)."""
+        return self._run(queries)
+
 
 def load_onnx(spec, model_path: str) -> OnnxEmbedder:
     """An OnnxEmbedder for spec, exporting the model first when no cached export exists (ExportError if it can't)."""
@@ -189,7 +227,8 @@ def load_onnx(spec, model_path: str) -> OnnxEmbedder:
     def load_st():
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(model_path, device="cpu")
+        # Eager attention: torch's SDPA path exports as a pattern the transformer optimizer cannot fuse.
+        return SentenceTransformer(model_path, device="cpu", model_kwargs={"attn_implementation": "eager"})
 
     cache_dir = Path(spec.onnx_cache) if spec.onnx_cache else default_cache_dir()
     onnx_path, exported = cached_export(model_path, spec.backend == "onnx-int8", cache_dir, load_st)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Mapping, NamedTuple
 
 from ingest.lexical import analyze
@@ -30,15 +31,21 @@ def query_terms(query: str, idf: Callable[[list[str]], Mapping[str, float]] | No
     return {t: weights.get(t, 1.0) for t in terms}
 
 
+@lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[frozenset[str], ...]]:
+    """A passage's sentence spans and each sentence's analysed terms: the same for every query, so kept."""
+    spans = tuple(sentence_spans(text))
+    return spans, tuple(frozenset(tokens) for tokens in analyze([text[s:e] for s, e in spans]))
+
+
 def best_sentence(terms: Mapping[str, float], text: str) -> Highlight:
     """The sentence of text sharing the most weighted terms (see query_terms)."""
-    spans = sentence_spans(text)
+    spans, sentences = _sentences(text)
     if not spans:
         return Highlight(text, 0, len(text))
-    sentences = analyze([text[s:e] for s, e in spans])
 
-    def score(tokens: list[str]) -> float:
-        return sum(terms[t] for t in terms.keys() & set(tokens))
+    def score(tokens: frozenset[str]) -> float:
+        return sum(terms[t] for t in terms.keys() & tokens)
 
     scores = [score(tokens) for tokens in sentences]
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))

@@ -49,12 +49,32 @@ def test_export_is_cached_and_reused(onnx_cache, torch_embedder, caplog):
     np.testing.assert_allclose(second.encode_query(TEXTS[0]), second.encode([TEXTS[0]]), atol=1e-6)
 
 
-def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedder):
+def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedder, caplog):
+    import onnx
+
     embedder = torch_embedder
-    int8 = EmbedderSpec(backend="onnx-int8", onnx_cache=str(onnx_cache)).load()
+    with caplog.at_level(logging.INFO, logger="ingest.onnx_encoder"):
+        int8 = EmbedderSpec(backend="onnx-int8", onnx_cache=str(onnx_cache)).load()
+    assert "exporting" not in caplog.text  # made from the cached fp32 export, not exported again
     cosines = (int8.encode(TEXTS) * embedder.encode(TEXTS)).sum(1)
     assert cosines.min() > 0.97, cosines
     assert int8.vectors != embedder.vectors  # the embedding cache and incremental builds never mix them
+    # Quantised after the transformer fusions: the attention itself runs in int8, not only the dense layers.
+    assert int8.onnx_path.name == "model-int8.onnx" and (int8.onnx_path.parent / "model-fused.onnx").is_file()
+    ops = {n.op_type for n in onnx.load(str(int8.onnx_path), load_external_data=False).graph.node}
+    assert {"QAttention", "MatMulInteger"} <= ops, ops
+    assert not int8.batch_invariant  # its vectors depend on batch-mates: the server never batches it
+
+
+def test_cache_key_names_the_export_format(monkeypatch):
+    from ingest import onnx_encoder
+
+    path = resolve_model("all-MiniLM-L6-v2")
+    key = onnx_encoder.export_key(path)
+    assert onnx_encoder.export_key(path) == key
+    # Graphs made another way (an older format) live under another key: never loaded for the new graph.
+    monkeypatch.setattr(onnx_encoder, "EXPORT_FORMAT", onnx_encoder.EXPORT_FORMAT - 1)
+    assert onnx_encoder.export_key(path) != key
 
 
 def test_model_that_cannot_be_exported_falls_back_to_torch(tmp_path, caplog):

@@ -177,6 +177,73 @@ def test_query_encodings_wait_their_turn(embedder):
     assert np.array_equal(real.encode_query("who owns rollback?"), embedder.encode_query("who owns rollback?"))
 
 
+def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    import pytest
+
+    from api.query_gate import GatedEmbedder
+
+    class Recording:
+        """Vectors that name their query; records each pass's size; batch-invariant like an fp32 model."""
+
+        batch_invariant = True
+
+        def __init__(self):
+            self.passes = []
+            self.lock = threading.Lock()
+
+        def encode_queries(self, queries):
+            with self.lock:
+                self.passes.append(len(queries))
+            time.sleep(0.02)
+            if "boom" in queries:
+                raise RuntimeError("the model failed")
+            return np.array([[float(q)] for q in queries], dtype=np.float32)
+
+        def encode_query(self, query):
+            return self.encode_queries([query])
+
+    inner = Recording()
+    gated = GatedEmbedder(inner, 1, batch=4)
+    assert gated.encode_query("7").tolist() == [[7.0]] and inner.passes == [1]  # alone: runs at once, by itself
+    with ThreadPoolExecutor(8) as pool:
+        vectors = list(pool.map(gated.encode_query, [str(i) for i in range(24)]))
+    assert [v.tolist() for v in vectors] == [[[float(i)]] for i in range(24)]  # each query its own row
+    assert max(inner.passes) == 4 and sum(inner.passes) == 25 and len(inner.passes) < 24
+    # Two passes at once: a query already in one pass is not run again by its own thread.
+    two = GatedEmbedder(inner, 2, batch=3)
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            vectors = list(pool.map(two.encode_query, [str(i) for i in range(40)]))
+        assert [v.tolist() for v in vectors] == [[[float(i)]] for i in range(40)]
+    inner.passes.clear()
+    # A failed pass fails every query in it, and the gate still serves the next ones.
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(gated.encode_query, q) for q in ["1", "boom", "2", "3"]]
+    errors = [f.exception() for f in futures]
+    assert any(isinstance(e, RuntimeError) for e in errors)
+    assert all(f.result().tolist() == [[float(q)]] for f, q in zip(futures, ["1", "boom", "2", "3"]) if f.exception() is None)
+    assert gated.encode_query("5").tolist() == [[5.0]]
+    assert sum(inner.passes) == 5  # every query encoded exactly once
+    # An embedder whose vectors depend on their batch-mates (dynamic int8) is never batched.
+    inner.batch_invariant = False
+    inner.passes.clear()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(GatedEmbedder(inner, 1, batch=4).encode_query, [str(i) for i in range(8)]))
+    assert inner.passes == [1] * 8
+    # Over the real model a batched query gets the vector it gets alone.
+    queries = ["who owns model rollback?", "drift monitoring", "what does an ML platform engineer do in a small team?"]
+    together = embedder.encode_queries(queries)
+    for q, row in zip(queries, together):
+        np.testing.assert_allclose(row, embedder.encode_query(q)[0], atol=1e-5)
+    with pytest.raises(AttributeError):
+        GatedEmbedder(embedder, 1).no_such_attribute
+
+
 def test_server_settings_for_queries_apply(small_index, embedder):
     from concurrent.futures import ThreadPoolExecutor
 
