@@ -173,7 +173,9 @@ class OnnxEmbedder:
         self._tokenizer.enable_padding()
         self.dimension = int(self._run(["dimension probe"]).shape[1])
         # Vectors of the int8 graph differ from fp32's (cosine ~0.99): caches and indexes keep them apart.
-        self.vectors = self.name + ("#int8" if spec.backend == "onnx-int8" else "")
+        # The int8 graph changes with EXPORT_FORMAT (format 2 quantises the fused graph), and so do its vectors:
+        # a cache or an index filled by another format's int8 is never reused for this one.
+        self.vectors = self.name + (f"#int8-f{EXPORT_FORMAT}" if spec.backend == "onnx-int8" else "")
         # Dynamic int8 scales activations by the whole batch, so batch-mates would move a query's vector.
         self.batch_invariant = spec.backend != "onnx-int8"
 

@@ -204,7 +204,7 @@ def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tu
 
 
 def _vectors(embedder: Embedder) -> str:
-    """The embedder's vector space (model, plus "#int8" for a quantised encoder): what cached vectors must match."""
+    """The embedder's vector space (model, plus "#int8-f<export format>" for a quantised encoder): what cached vectors must match."""
     return getattr(embedder, "vectors", embedder.name)
 
 

@@ -80,7 +80,7 @@ class Manifest:
     lexical: dict | None = None
     sentences: int = 0  # rows of sentences.npy (0: no sentence vectors)
     ann: dict | None = None  # {"passages": {kind, rows, ...}, "sentences": {...}, "params": AnnParams}; None: flat
-    vectors: str = ""  # the vector space: model, plus "#int8" for the quantised encoder ("": same as model)
+    vectors: str = ""  # the vector space: model, plus "#int8-f<export format>" for the quantised encoder ("": same as model)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from ingest.embedding import EmbedderSpec, resolve_model
+from ingest.onnx_encoder import EXPORT_FORMAT
 
 TEXTS = ["Who owns model rollback?", "The MLOps engineer manages model versions and rolls back a bad release. " * 3,
          "Feature engineering"]
@@ -59,6 +60,7 @@ def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedd
     cosines = (int8.encode(TEXTS) * embedder.encode(TEXTS)).sum(1)
     assert cosines.min() > 0.97, cosines
     assert int8.vectors != embedder.vectors  # the embedding cache and incremental builds never mix them
+    assert int8.vectors == f"{embedder.name}#int8-f{EXPORT_FORMAT}"  # nor another export format's int8 vectors
     # Quantised after the transformer fusions: the attention itself runs in int8, not only the dense layers.
     assert int8.onnx_path.name == "model-int8.onnx" and (int8.onnx_path.parent / "model-fused.onnx").is_file()
     ops = {n.op_type for n in onnx.load(str(int8.onnx_path), load_external_data=False).graph.node}
