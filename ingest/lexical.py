@@ -9,7 +9,8 @@ title, shared by every passage of an article, counts least. A BEIR index has onl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -20,7 +21,7 @@ import Stemmer
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
-DENSE_ABOVE = 0.125  # LexicalIndex.top: postings per passage above which dense score arrays are cheaper
+_POOL_MAX = 4  # LexicalIndex.top: accumulator sets kept for reuse (13 MB a set at 1M passages, 3 fields)
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +52,7 @@ class LexicalIndex:
     """One BM25 index per field over the same passages (row i <-> passage i in each)."""
 
     fields: dict[str, bm25s.BM25]
+    _buffers: "_BufferPool" = field(default_factory=lambda: _BufferPool(), compare=False, repr=False)
 
     @property
     def text(self) -> bm25s.BM25:
@@ -73,43 +75,76 @@ class LexicalIndex:
             allow: np.ndarray | None = None) -> dict[int, float]:
         """The depth best (allowed) passages with a query term and their `scores`, from the terms' postings alone.
 
-        At a million passages a dense score array per field costs more than the query's postings
-        (a few thousand rows for most terms), so only the passages some term occurs in are scored,
-        with the same float32 sums as `scores`; very common terms fall back to the dense arrays.
+        At a million passages a dense score array per field, or sorting a query's postings (a common
+        term has 100k), costs more than adding the postings into reused per-field buffers; the sums
+        are the same float32 sums as `scores` (term after term per field, then weighted).
         """
         weights = weights or {}
         tokens = analyze([query])[0]
-        n = int(self.text.scores["num_docs"])
-        postings = []  # (weight, [(indices, data) per query term]) per field
-        for name, retriever in self.fields.items():
-            w = weights.get(name, 1.0)
-            if w:
-                sc = retriever.scores
-                spans = [(int(sc["indptr"][t]), int(sc["indptr"][t + 1])) for t in retriever.get_tokens_ids(tokens)]
-                postings.append((w, [(sc["indices"][a:b], sc["data"][a:b]) for a, b in spans]))
-        total = sum(len(ix) for _, terms in postings for ix, _ in terms)
-        if total > n * DENSE_ABOVE or any(r.nonoccurrence_array is not None for r in self.fields.values()):
-            scores = self.scores(query, weights)
-            docs = np.flatnonzero(scores if allow is None else np.where(allow, scores, 0.0))
-            values = scores[docs]
-        else:
-            docs = np.unique(np.concatenate([ix for _, terms in postings for ix, _ in terms] or [np.zeros(0, int)]))
-            values = None
-            for w, terms in postings:  # per field as bm25s sums it: term after term in float32, then weighted
-                field = np.zeros(len(docs), dtype=np.float32)
-                for ix, data in terms:
-                    field[np.searchsorted(docs, ix)] += data
-                values = w * field if values is None else values + w * field
-            if allow is not None and len(docs):
-                keep = allow[docs]
-                docs, values = docs[keep], values[keep]
-        if not len(docs):
-            return {}
-        keep = values > 0
+        if any(r.nonoccurrence_array is not None for r in self.fields.values()):  # BM25L/BM25+: every passage scores
+            return _top_of(self.scores(query, weights), None, depth, allow)
+        fields = [(w, r) for w, r in ((weights.get(name, 1.0), r) for name, r in self.fields.items()) if w]
+        buffers = self._buffers.take(int(self.text.scores["num_docs"]), len(fields))
+        seen = buffers.seen
+        for (_, retriever), acc in zip(fields, buffers.fields):
+            sc = retriever.scores
+            indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
+            for t in retriever.get_tokens_ids(tokens):
+                a, b = int(indptr[t]), int(indptr[t + 1])
+                ix = indices[a:b]
+                acc[ix] += data[a:b]  # a term's postings name each passage once: no lost updates
+                seen[ix] = True
+        docs = np.flatnonzero(seen)
+        values = None
+        for (w, _), acc in zip(fields, buffers.fields):
+            part = w * acc[docs]
+            values = part if values is None else values + part
+            acc[docs] = 0.0
+        seen[docs] = False
+        self._buffers.give(buffers)  # zeroed again (an exception above drops the set instead)
+        return _top_of(values, docs, depth, allow) if len(docs) else {}
+
+
+@dataclass
+class _Buffers:
+    """One query's accumulators: a float32 score per passage per field, and which passages were touched."""
+
+    fields: list[np.ndarray]
+    seen: np.ndarray
+
+
+class _BufferPool:
+    """Zeroed accumulators reused across queries (returned zeroed), one set per concurrent query."""
+
+    def __init__(self):
+        self._free: list[_Buffers] = []
+        self._lock = threading.Lock()
+
+    def take(self, n: int, fields: int) -> _Buffers:
+        with self._lock:
+            for i, b in enumerate(self._free):
+                if len(b.seen) == n and len(b.fields) >= fields:
+                    return self._free.pop(i)
+        return _Buffers([np.zeros(n, dtype=np.float32) for _ in range(fields)], np.zeros(n, dtype=bool))
+
+    def give(self, buffers: _Buffers) -> None:
+        with self._lock:
+            if len(self._free) < _POOL_MAX:
+                self._free.append(buffers)
+
+
+def _top_of(values: np.ndarray, docs: np.ndarray | None, depth: int, allow: np.ndarray | None) -> dict[int, float]:
+    """The depth largest positive (allowed) values, by passage: docs[j] scores values[j] (docs None: j itself)."""
+    if docs is None:
+        docs = np.flatnonzero(values if allow is None else np.where(allow, values, 0.0))
+        values = values[docs]
+    elif allow is not None:
+        keep = allow[docs]
         docs, values = docs[keep], values[keep]
-        top = np.argpartition(-values, min(depth, len(values)) - 1)[:depth] if len(values) > depth else \
-            np.arange(len(values))
-        return {int(docs[j]): float(values[j]) for j in top}
+    keep = values > 0
+    docs, values = docs[keep], values[keep]
+    top = np.argpartition(-values, depth - 1)[:depth] if len(values) > depth else np.arange(len(values))
+    return {int(docs[j]): float(values[j]) for j in top}
 
 
 def build_lexical_fields(fields: Mapping[str, Sequence[str]]) -> LexicalIndex:
