@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ingest.lexical import analyze
 from ingest.sentences import sentence_spans
@@ -32,10 +32,21 @@ def query_terms(query: str, idf: Callable[[list[str]], Mapping[str, float]] | No
 
 def best_sentence(terms: Mapping[str, float], text: str) -> Highlight:
     """The sentence of text sharing the most weighted terms (see query_terms)."""
-    spans = sentence_spans(text)
+    return best_sentences(terms, [text])[0]
+
+
+def best_sentences(terms: Mapping[str, float], texts: Sequence[str]) -> list[Highlight]:
+    """best_sentence of each text, with one call to the analyser for all their sentences (a call has fixed costs)."""
+    spans = [sentence_spans(text) for text in texts]
+    tokens = iter(analyze([text[s:e] for text, sp in zip(texts, spans) for s, e in sp]) if any(spans) else [])
+    return [_pick(terms, text, sp, [next(tokens) for _ in sp]) for text, sp in zip(texts, spans)]
+
+
+def _pick(terms: Mapping[str, float], text: str, spans: list[tuple[int, int]], sentences: list[list[str]]
+          ) -> Highlight:
+    """The best of text's sentences (spans, analysed as sentences); the whole text when it has none."""
     if not spans:
         return Highlight(text, 0, len(text))
-    sentences = analyze([text[s:e] for s, e in spans])
 
     def score(tokens: list[str]) -> float:
         return sum(terms[t] for t in terms.keys() & set(tokens))
