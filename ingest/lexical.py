@@ -141,10 +141,16 @@ def _top_of(values: np.ndarray, docs: np.ndarray | None, depth: int, allow: np.n
     elif allow is not None:
         keep = allow[docs]
         docs, values = docs[keep], values[keep]
-    keep = values > 0
-    docs, values = docs[keep], values[keep]
+    if len(values) > 8 * depth:
+        # The depth-th largest of a sample is at most the depth-th largest of all, so the values at or
+        # above it hold the exact top depth: the partition below then sorts ~sqrt(depth * n) values, not n.
+        step = max(1, len(values) // (2 * int(np.sqrt(depth * len(values)))))
+        sample = values[::step]
+        if len(sample) > depth:
+            keep = np.flatnonzero(values >= np.partition(sample, len(sample) - depth)[len(sample) - depth])
+            docs, values = docs[keep], values[keep]
     top = np.argpartition(-values, depth - 1)[:depth] if len(values) > depth else np.arange(len(values))
-    return {int(docs[j]): float(values[j]) for j in top}
+    return {int(docs[j]): float(values[j]) for j in top if values[j] > 0}
 
 
 def build_lexical_fields(fields: Mapping[str, Sequence[str]]) -> LexicalIndex:
