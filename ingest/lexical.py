@@ -21,6 +21,7 @@ import Stemmer
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
+COMMON_SHARE = 1 / 32  # LexicalIndex.top: a term in more of the passages than this is pruned MaxScore-style
 _POOL_MAX = 4  # LexicalIndex.top: accumulator sets kept for reuse (13 MB a set at 1M passages, 3 fields)
 
 
@@ -84,25 +85,58 @@ class LexicalIndex:
         if any(r.nonoccurrence_array is not None for r in self.fields.values()):  # BM25L/BM25+: every passage scores
             return _top_of(self.scores(query, weights), None, depth, allow)
         fields = [(w, r) for w, r in ((weights.get(name, 1.0), r) for name, r in self.fields.items()) if w]
-        buffers = self._buffers.take(int(self.text.scores["num_docs"]), len(fields))
+        n = int(self.text.scores["num_docs"])
+        buffers = self._buffers.take(n, len(fields))
         seen = buffers.seen
-        for (_, retriever), acc in zip(fields, buffers.fields):
+        common: list[np.ndarray] = []  # long posting lists: added, but their passages not marked as candidates
+        bound = 0.0  # the most a passage found only in those lists can score
+        for (w, retriever), acc in zip(fields, buffers.fields):
             sc = retriever.scores
             indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
             for t in retriever.get_tokens_ids(tokens):
                 a, b = int(indptr[t]), int(indptr[t + 1])
                 ix = indices[a:b]
                 acc[ix] += data[a:b]  # a term's postings name each passage once: no lost updates
-                seen[ix] = True
+                if b - a > n * COMMON_SHARE:
+                    common.append(ix)
+                    bound += w * float(data[a:b].max())
+                else:
+                    seen[ix] = True
         docs = np.flatnonzero(seen)
-        values = None
-        for (w, _), acc in zip(fields, buffers.fields):
-            part = w * acc[docs]
-            values = part if values is None else values + part
-            acc[docs] = 0.0
+        values = _weighted(fields, buffers.fields, docs)
+        # MaxScore: when the depth-th best passage with a rarer term beats every passage that has
+        # only common terms, those cannot enter the top depth; otherwise count them in too.
+        if common and not _beats(values, docs, depth, allow, bound):
+            for ix in common:
+                seen[ix] = True
+            docs = np.flatnonzero(seen)
+            values = _weighted(fields, buffers.fields, docs)
+        for acc in buffers.fields:
+            if common:
+                acc.fill(0.0)
+            else:
+                acc[docs] = 0.0
         seen[docs] = False
         self._buffers.give(buffers)  # zeroed again (an exception above drops the set instead)
         return _top_of(values, docs, depth, allow) if len(docs) else {}
+
+
+def _weighted(fields: list[tuple[float, bm25s.BM25]], accs: list[np.ndarray], docs: np.ndarray) -> np.ndarray:
+    """Sum over fields of weight * the field's accumulated score, for docs (as `scores` sums it, in float32)."""
+    values = None
+    for (w, _), acc in zip(fields, accs):
+        part = w * acc[docs]
+        values = part if values is None else values + part
+    return values
+
+
+def _beats(values: np.ndarray, docs: np.ndarray, depth: int, allow: np.ndarray | None, bound: float) -> bool:
+    """True when the depth-th best (allowed) value is above bound, with room for float32 rounding."""
+    if allow is not None:
+        values = values[allow[docs]]
+    if len(values) < depth:
+        return False
+    return bound * (1 + 1e-5) < float(np.partition(values, len(values) - depth)[len(values) - depth])
 
 
 @dataclass

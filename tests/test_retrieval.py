@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from ingest import lexical as lexical_module
 from search.evaluation import evaluate_questions, load_questions, select_split
 from tests.conftest import DATA, ROOT
 
@@ -133,10 +134,17 @@ def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
     assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
 
 
-@pytest.mark.parametrize("allowed,depth", [(None, 20), ("half", 20), (None, 3), ("half", 2)])
-def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allowed, depth):
+@pytest.mark.parametrize("allowed,depth,common", [(None, 20, None), ("half", 20, None), (None, 3, None),
+                                                   ("half", 2, None), (None, 5, 0.1), ("half", 5, 0.1), (None, 5, 0.0)])
+def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allowed, depth, common, monkeypatch):
     """The postings-only top (what a query costs at a million passages) is the dense score array's top, exactly,
-    query after query through the same reused (re-zeroed) accumulators; a small depth takes the sampled bar."""
+    query after query through the same reused (re-zeroed) accumulators; a small depth takes the sampled bar, and
+    terms in more than `common` of the passages are pruned when the bound allows (0.0: every term, never allowed)."""
+    pruned = []
+    if common is not None:
+        beats = lexical_module._beats
+        monkeypatch.setattr(lexical_module, "COMMON_SHARE", common)
+        monkeypatch.setattr(lexical_module, "_beats", lambda *a: pruned.append(beats(*a)) or pruned[-1])
     lexical = corpus_searcher.index.lexical
     n = len(corpus_searcher.index.passages)
     allow = None if allowed is None else np.arange(n) % 2 == 0
@@ -153,3 +161,5 @@ def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allo
         assert all(float(dense[i]) == s for i, s in top.items()), q
         compared += bool(top)
     assert compared > 100
+    if common:  # the pruning path ran, and both of its outcomes were checked above
+        assert sum(pruned) >= 10 and not all(pruned), pruned
