@@ -157,7 +157,12 @@ class Searcher:
             return out, max(out.values())
         own = index.embeddings @ vector[0]
         if self.config.sentence_vectors and index.sentences is not None:
-            scores = blend(own, index.sentences @ vector[0], index.sentence_owner, self.config.sentence_weight)
+            sentence_scores = index.sentences @ vector[0]
+            if index.sentence_start is not None:  # rows passage by passage: a reduceat, not a maximum.at per row
+                starts = index.sentence_start
+                scores = blend_candidates(own, sentence_scores, starts[:-1], starts[1:], self.config.sentence_weight)
+            else:
+                scores = blend(own, sentence_scores, index.sentence_owner, self.config.sentence_weight)
         else:
             scores = own.copy()
         if allow is not None:

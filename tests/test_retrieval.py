@@ -163,3 +163,17 @@ def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allo
     assert compared > 100
     if common:  # the pruning path ran, and both of its outcomes were checked above
         assert sum(pruned) >= 10 and not all(pruned), pruned
+
+
+def test_exact_dense_scores_equal_the_per_sentence_blend(corpus_searcher):
+    """The exact path's per-passage reduceat over sentence rows gives blend's scores (maximum.at per row), exactly."""
+    from ingest.sentence_vectors import blend
+
+    index, config = corpus_searcher.index, corpus_searcher.config
+    assert index.exact and index.sentence_start is not None and index.sentences is not None
+    for q in [q.question for q in load_questions(DATA / "questions.jsonl")][:15]:
+        v = corpus_searcher.embedder.encode_query(q)[0]
+        expected = blend(index.embeddings @ v, index.sentences @ v, index.sentence_owner, config.sentence_weight)
+        got = corpus_searcher.dense_scores(q, 30)
+        assert len(got) == 30 and all(float(expected[i]) == s for i, s in got.items()), q
+        assert sorted(got.values(), reverse=True) == sorted(map(float, expected), reverse=True)[:30], q
