@@ -39,9 +39,13 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
 
             torch.set_num_threads(settings.torch_threads)
             import faiss
+            from threadpoolctl import threadpool_limits
 
             # One query is one FAISS search: OpenMP teams only spin against the other requests' threads.
             faiss.omp_set_num_threads(settings.torch_threads)
+            # Same for numpy's BLAS: a query's rescoring products are small, and OpenBLAS's spinning
+            # workers cost more CPU than they save (docs/performance.md, "hybrid at 1M").
+            threadpool_limits(settings.torch_threads, user_api="blas")
         model = embedder or replace(settings.embedder_spec(), threads=settings.torch_threads).load()
         if settings.query_concurrency:
             model = GatedEmbedder(model, settings.query_concurrency, settings.query_batch)

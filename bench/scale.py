@@ -134,8 +134,10 @@ def serve_child(index_dir: Path, queries: list[str], backend: str, nprobes: tupl
     from search.searcher import Searcher
 
     import faiss
+    from threadpoolctl import threadpool_limits
 
-    faiss.omp_set_num_threads(1)  # as the server runs it (api/app.py): one thread per query
+    faiss.omp_set_num_threads(1)  # as the server runs it (api/app.py): one thread per query, FAISS and BLAS
+    threadpool_limits(1, user_api="blas")
     embedder = EmbedderSpec(backend=backend, threads=1).load()
     rss_model = _rss_mb()
     t = time.perf_counter()

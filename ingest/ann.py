@@ -25,7 +25,7 @@ class AnnParams:
     """How dense indexes are chosen and searched (defaults from bench/scale.py, see docs/performance.md)."""
 
     kind: str = "auto"  # "auto" (by size), or force "flat", "hnsw" or "ivf"
-    exact_below: int = 100_000  # rows: auto uses exact scoring below, `large` at or above
+    exact_below: int = 100_000  # rows: exact below, `large` at or above (IVF at nprobe 24 misses recall at 100k: docs/performance.md)
     large: str = "ivf"
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80

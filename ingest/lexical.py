@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -22,7 +23,8 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
-DENSE_ABOVE = 0.125  # LexicalIndex.top: postings per passage above which dense score arrays are cheaper
+COMMON_SHARE = 1 / 32  # LexicalIndex.top: a term in more of the passages than this is pruned MaxScore-style
+_POOL_MAX = 4  # LexicalIndex.top: accumulator sets kept for reuse (13 MB a set at 1M passages, 3 fields)
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +61,7 @@ class LexicalIndex:
     """One BM25 index per field over the same passages (row i <-> passage i in each)."""
 
     fields: dict[str, bm25s.BM25]
+    _buffers: "_BufferPool" = field(default_factory=lambda: _BufferPool(), compare=False, repr=False)
 
     @property
     def text(self) -> bm25s.BM25:
@@ -81,43 +84,115 @@ class LexicalIndex:
             allow: np.ndarray | None = None) -> dict[int, float]:
         """The depth best (allowed) passages with a query term and their `scores`, from the terms' postings alone.
 
-        At a million passages a dense score array per field costs more than the query's postings
-        (a few thousand rows for most terms), so only the passages some term occurs in are scored,
-        with the same float32 sums as `scores`; very common terms fall back to the dense arrays.
+        At a million passages a dense score array per field, or sorting a query's postings (a common
+        term has 100k), costs more than adding the postings into reused per-field buffers; the sums
+        are the same float32 sums as `scores` (term after term per field, then weighted).
         """
         weights = weights or {}
         tokens = analyze([query])[0]
+        if any(r.nonoccurrence_array is not None for r in self.fields.values()):  # BM25L/BM25+: every passage scores
+            return _top_of(self.scores(query, weights), None, depth, allow)
+        fields = [(w, r) for w, r in ((weights.get(name, 1.0), r) for name, r in self.fields.items()) if w]
         n = int(self.text.scores["num_docs"])
-        postings = []  # (weight, [(indices, data) per query term]) per field
-        for name, retriever in self.fields.items():
-            w = weights.get(name, 1.0)
-            if w:
-                sc = retriever.scores
-                spans = [(int(sc["indptr"][t]), int(sc["indptr"][t + 1])) for t in retriever.get_tokens_ids(tokens)]
-                postings.append((w, [(sc["indices"][a:b], sc["data"][a:b]) for a, b in spans]))
-        total = sum(len(ix) for _, terms in postings for ix, _ in terms)
-        if total > n * DENSE_ABOVE or any(r.nonoccurrence_array is not None for r in self.fields.values()):
-            scores = self.scores(query, weights)
-            docs = np.flatnonzero(scores if allow is None else np.where(allow, scores, 0.0))
-            values = scores[docs]
-        else:
-            docs = np.unique(np.concatenate([ix for _, terms in postings for ix, _ in terms] or [np.zeros(0, int)]))
-            values = None
-            for w, terms in postings:  # per field as bm25s sums it: term after term in float32, then weighted
-                field = np.zeros(len(docs), dtype=np.float32)
-                for ix, data in terms:
-                    field[np.searchsorted(docs, ix)] += data
-                values = w * field if values is None else values + w * field
-            if allow is not None and len(docs):
-                keep = allow[docs]
-                docs, values = docs[keep], values[keep]
-        if not len(docs):
-            return {}
-        keep = values > 0
+        buffers = self._buffers.take(n, len(fields))
+        seen = buffers.seen
+        common: list[np.ndarray] = []  # long posting lists: added, but their passages not marked as candidates
+        bound = 0.0  # the most a passage found only in those lists can score
+        for (w, retriever), acc in zip(fields, buffers.fields):
+            sc = retriever.scores
+            indptr, indices, data = sc["indptr"], sc["indices"], sc["data"]
+            for t in retriever.get_tokens_ids(tokens):
+                a, b = int(indptr[t]), int(indptr[t + 1])
+                ix = indices[a:b]
+                acc[ix] += data[a:b]  # a term's postings name each passage once: no lost updates
+                if b - a > n * COMMON_SHARE:
+                    common.append(ix)
+                    bound += w * float(data[a:b].max())
+                else:
+                    seen[ix] = True
+        docs = np.flatnonzero(seen)
+        values = _weighted(fields, buffers.fields, docs)
+        # MaxScore: when the depth-th best passage with a rarer term beats every passage that has
+        # only common terms, those cannot enter the top depth; otherwise count them in too.
+        if common and not _beats(values, docs, depth, allow, bound):
+            for ix in common:
+                seen[ix] = True
+            docs = np.flatnonzero(seen)
+            values = _weighted(fields, buffers.fields, docs)
+        for acc in buffers.fields:
+            if common:
+                acc.fill(0.0)
+            else:
+                acc[docs] = 0.0
+        seen[docs] = False
+        self._buffers.give(buffers)  # zeroed again (an exception above drops the set instead)
+        return _top_of(values, docs, depth, allow) if len(docs) else {}
+
+
+def _weighted(fields: list[tuple[float, bm25s.BM25]], accs: list[np.ndarray], docs: np.ndarray) -> np.ndarray:
+    """Sum over fields of weight * the field's accumulated score, for docs (as `scores` sums it, in float32)."""
+    values = None
+    for (w, _), acc in zip(fields, accs):
+        part = w * acc[docs]
+        values = part if values is None else values + part
+    return values
+
+
+def _beats(values: np.ndarray, docs: np.ndarray, depth: int, allow: np.ndarray | None, bound: float) -> bool:
+    """True when the depth-th best (allowed) value is above bound, with room for float32 rounding."""
+    if allow is not None:
+        values = values[allow[docs]]
+    if len(values) < depth:
+        return False
+    return bound * (1 + 1e-5) < float(np.partition(values, len(values) - depth)[len(values) - depth])
+
+
+@dataclass
+class _Buffers:
+    """One query's accumulators: a float32 score per passage per field, and which passages were touched."""
+
+    fields: list[np.ndarray]
+    seen: np.ndarray
+
+
+class _BufferPool:
+    """Zeroed accumulators reused across queries (returned zeroed), one set per concurrent query."""
+
+    def __init__(self):
+        self._free: list[_Buffers] = []
+        self._lock = threading.Lock()
+
+    def take(self, n: int, fields: int) -> _Buffers:
+        with self._lock:
+            for i, b in enumerate(self._free):
+                if len(b.seen) == n and len(b.fields) >= fields:
+                    return self._free.pop(i)
+        return _Buffers([np.zeros(n, dtype=np.float32) for _ in range(fields)], np.zeros(n, dtype=bool))
+
+    def give(self, buffers: _Buffers) -> None:
+        with self._lock:
+            if len(self._free) < _POOL_MAX:
+                self._free.append(buffers)
+
+
+def _top_of(values: np.ndarray, docs: np.ndarray | None, depth: int, allow: np.ndarray | None) -> dict[int, float]:
+    """The depth largest positive (allowed) values, by passage: docs[j] scores values[j] (docs None: j itself)."""
+    if docs is None:
+        docs = np.flatnonzero(values if allow is None else np.where(allow, values, 0.0))
+        values = values[docs]
+    elif allow is not None:
+        keep = allow[docs]
         docs, values = docs[keep], values[keep]
-        top = np.argpartition(-values, min(depth, len(values)) - 1)[:depth] if len(values) > depth else \
-            np.arange(len(values))
-        return {int(docs[j]): float(values[j]) for j in top}
+    if len(values) > 8 * depth:
+        # The depth-th largest of a sample is at most the depth-th largest of all, so the values at or
+        # above it hold the exact top depth: the partition below then sorts ~sqrt(depth * n) values, not n.
+        step = max(1, len(values) // (2 * int(np.sqrt(depth * len(values)))))
+        sample = values[::step]
+        if len(sample) > depth:
+            keep = np.flatnonzero(values >= np.partition(sample, len(sample) - depth)[len(sample) - depth])
+            docs, values = docs[keep], values[keep]
+    top = np.argpartition(-values, depth - 1)[:depth] if len(values) > depth else np.arange(len(values))
+    return {int(docs[j]): float(values[j]) for j in top if values[j] > 0}
 
 
 def build_lexical_fields(fields: Mapping[str, Sequence[str]]) -> LexicalIndex:

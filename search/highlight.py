@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, Mapping, NamedTuple
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ingest.lexical import analyze
 from ingest.sentences import sentence_spans
@@ -40,7 +40,17 @@ def _sentences(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[frozenset[
 
 def best_sentence(terms: Mapping[str, float], text: str) -> Highlight:
     """The sentence of text sharing the most weighted terms (see query_terms)."""
-    spans, sentences = _sentences(text)
+    return best_sentences(terms, [text])[0]
+
+
+def best_sentences(terms: Mapping[str, float], texts: Sequence[str]) -> list[Highlight]:
+    """best_sentence of each text (each passage's sentences analysed once per process, see _sentences)."""
+    return [_pick(terms, text, *_sentences(text)) for text in texts]
+
+
+def _pick(terms: Mapping[str, float], text: str, spans: Sequence[tuple[int, int]],
+          sentences: Sequence[frozenset[str]]) -> Highlight:
+    """The best of text's sentences (spans, with their analysed terms); the whole text when it has none."""
     if not spans:
         return Highlight(text, 0, len(text))
 

@@ -14,6 +14,7 @@ from search.index import SearchIndex
 _CACHE_BYTES = 64 * 2**20  # masks kept (one byte per passage): 256 at 256k passages and fewer, 64 at 1M
 _CACHE_MAX = 256
 _cache: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
+_counts: dict[tuple, tuple[dict, tuple[int, int]]] = {}  # (id(articles), reader) -> (articles, counts)
 _lock = threading.Lock()
 
 
@@ -45,6 +46,22 @@ def passage_mask(index: SearchIndex, reader: Reader, filters: Filters) -> np.nda
 
 
 def counts_in_scope(articles: dict, reader: Reader) -> tuple[int, int]:
-    """(articles, passages) the reader may see: what /healthz, /articles and the page report."""
+    """(articles, passages) the reader may see: what /healthz, /articles and the page report.
+
+    Cached per (articles of a loaded version, reader): the walk over every article (87k at a million
+    passages) then runs once per version and group set, not once per request.
+    """
+    key = (id(articles), reader)
+    with _lock:
+        hit = _counts.get(key)
+        if hit is not None and hit[0] is articles:  # the same dict, not a new one at a reused id
+            return hit[1]
     ids = readable_articles(articles, reader)
-    return len(ids), sum(int(articles[a].get("passages", 0)) for a in ids)
+    counts = len(ids), sum(int(articles[a].get("passages", 0)) for a in ids)
+    with _lock:
+        if any(held is not articles for held, _ in _counts.values()):
+            _counts.clear()  # another version's: keep only the newest version's counts (and its dict) alive
+        if len(_counts) >= _CACHE_MAX:
+            _counts.pop(next(iter(_counts)))
+        _counts[key] = (articles, counts)
+    return counts

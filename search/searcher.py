@@ -16,7 +16,7 @@ from ingest.roles import RoleConfig
 from ingest import ann
 from ingest.sentence_vectors import blend, blend_candidates
 from search.fusion import convex, guard_top1, ranked, rrf
-from search.highlight import Highlight, best_sentence, query_terms
+from search.highlight import Highlight, best_sentences, query_terms
 from search.index import SearchIndex
 from search.query import is_ownership
 
@@ -113,7 +113,8 @@ class Searcher:
         # Rows are decoded from the passage table only here: the candidates diversity looks at, and the hits.
         order, rows = _diversify(order, self.index.passages, k,
                                  self.config.max_per_section if max_per_section is None else max_per_section)
-        terms = query_terms(query, self._idf) if highlights else {}
+        marks = best_sentences(query_terms(query, self._idf), [rows[i].text for i in order]) if highlights else \
+            [None] * len(order)
         hits = [
             Hit(
                 rank=r,
@@ -122,9 +123,9 @@ class Searcher:
                 dense=_opt(dense.get(i)) if mode != "lexical" else None,
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
-                highlight=best_sentence(terms, rows[i].text) if highlights else None,
+                highlight=mark,
             )
-            for r, i in enumerate(order, start=1)
+            for r, (i, mark) in enumerate(zip(order, marks), start=1)
         ]
         took = (time.perf_counter() - t0) * 1000
         # The best cosine of a passage's own vector over the whole index says whether the corpus speaks to
@@ -156,7 +157,12 @@ class Searcher:
             return out, max(out.values())
         own = index.embeddings @ vector[0]
         if self.config.sentence_vectors and index.sentences is not None:
-            scores = blend(own, index.sentences @ vector[0], index.sentence_owner, self.config.sentence_weight)
+            sentence_scores = index.sentences @ vector[0]
+            if index.sentence_start is not None:  # rows passage by passage: a reduceat, not a maximum.at per row
+                starts = index.sentence_start
+                scores = blend_candidates(own, sentence_scores, starts[:-1], starts[1:], self.config.sentence_weight)
+            else:
+                scores = blend(own, sentence_scores, index.sentence_owner, self.config.sentence_weight)
         else:
             scores = own.copy()
         if allow is not None:

@@ -9,7 +9,9 @@ import pytest
 from ingest.roles import RoleConfig, attribute_roles
 from search.answers import AnswerConfig, ask, is_ownership
 from search.evaluation import evaluate_answers, load_questions
-from search.highlight import highlight
+from ingest.lexical import analyze
+from ingest.sentences import sentence_spans
+from search.highlight import best_sentences, highlight, query_terms
 from tests.conftest import DATA
 
 TENYKS = "tenyks-ml-vs-mlops-engineer"
@@ -81,6 +83,27 @@ def test_highlight_picks_the_answering_sentence_with_offsets():
     assert text[h.start:h.end] == h.text and h.start == 0
     h = highlight("what is the desired outcome?", text)
     assert h.text == "The desired outcome is reliable releases." and text[h.start:h.end] == h.text
+
+
+def test_highlights_of_all_hits_at_once_equal_each_analysed_alone(corpus_searcher):
+    """best_sentences (one analyser call per query) picks what analysing each passage's sentences alone picks."""
+    texts = [p.text for p in corpus_searcher.index.passages] + ["", "no sentence end", "Short. Two words here."]
+    compared = 0
+    for q in [q.question for q in load_questions(DATA / "questions.jsonl")][:20]:
+        terms = query_terms(q, corpus_searcher._idf)
+        for text, got in zip(texts, best_sentences(terms, texts)):
+            spans = sentence_spans(text)
+            if not spans:
+                assert got == (text, 0, len(text))
+                continue
+            scores = [sum(terms[t] for t in terms.keys() & set(analyze([text[s:e]])[0])) for s, e in spans]
+            best = max(range(len(spans)), key=lambda i: (scores[i], -i))
+            start, end = spans[best]
+            if len(text[start:end].split()) < 6 and best + 1 < len(spans):
+                end = spans[best + 1][1]
+            assert got == (text[start:end], start, end), (q, text)
+            compared += bool(scores[best])
+    assert compared > 200
 
 
 def test_ownership_questions_are_told_apart(roles):

@@ -13,10 +13,10 @@ import pytest
 from ingest.chunking import Passage
 from ingest.passage_table import ARTICLE, FILES, OFFSETS, ROWS, PassageTable
 from ingest.store import IndexCorrupt, current_version, load_version, version_dir
-from search.access import Reader
+from search.access import Reader, can_read
 from search.filters import Filters
 from search.index import SearchIndex
-from search.scope import articles_in_scope, passage_mask
+from search.scope import articles_in_scope, counts_in_scope, passage_mask
 from search.searcher import Searcher
 
 ROLLBACK = "Model versioning and rollback: The MLOps engineer needs to manage different versions"
@@ -131,3 +131,23 @@ def test_scope_masks_agree_with_the_per_passage_computation(corpus_searcher):
         assert got.tolist() == expected.tolist(), (reader, filters)
         seen.add(int(got.sum()))
     assert len(seen) >= 4  # the cases really differ: everything, nothing, and parts
+
+
+def test_counts_in_scope_are_cached_per_version_and_reader_and_agree(corpus_searcher):
+    """The cached counts equal the walk over the articles, per reader, and a new version's dict is counted afresh."""
+    articles = {aid: dict(meta) for aid, meta in corpus_searcher.index.articles.items()}
+    names = sorted(articles)
+    articles[names[0]]["access"] = ["hr"]
+    readers = [Reader.of([]), Reader.of(["hr"]), Reader(everything=True)]
+
+    def walk(arts, reader):
+        ids = [a for a, meta in arts.items() if can_read(meta.get("access"), reader)]
+        return len(ids), sum(int(arts[a].get("passages", 0)) for a in ids)
+
+    for _ in range(2):  # the second round answers from the cache
+        got = [counts_in_scope(articles, r) for r in readers]
+        assert got == [walk(articles, r) for r in readers]
+    assert got[0][0] == len(articles) - 1 and got[1][0] == len(articles) and got[0][1] < got[1][1]
+    newer = {aid: meta for aid, meta in articles.items() if aid != names[1]}  # the next version: one article less
+    assert [counts_in_scope(newer, r) for r in readers] == [walk(newer, r) for r in readers]
+    assert counts_in_scope(newer, readers[1])[0] == len(articles) - 1

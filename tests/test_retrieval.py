@@ -134,10 +134,17 @@ def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
     assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
 
 
-@pytest.mark.parametrize("allowed", [None, "half"])
-def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allowed, monkeypatch):
-    """The postings-only top (what a query costs at a million passages) is the dense score array's top, exactly."""
-    monkeypatch.setattr(lexical_module, "DENSE_ABOVE", float("inf"))  # never fall back: 113 passages are few
+@pytest.mark.parametrize("allowed,depth,common", [(None, 20, None), ("half", 20, None), (None, 3, None),
+                                                   ("half", 2, None), (None, 5, 0.1), ("half", 5, 0.1), (None, 5, 0.0)])
+def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allowed, depth, common, monkeypatch):
+    """The postings-only top (what a query costs at a million passages) is the dense score array's top, exactly,
+    query after query through the same reused (re-zeroed) accumulators; a small depth takes the sampled bar, and
+    terms in more than `common` of the passages are pruned when the bound allows (0.0: every term, never allowed)."""
+    pruned = []
+    if common is not None:
+        beats = lexical_module._beats
+        monkeypatch.setattr(lexical_module, "COMMON_SHARE", common)
+        monkeypatch.setattr(lexical_module, "_beats", lambda *a: pruned.append(beats(*a)) or pruned[-1])
     lexical = corpus_searcher.index.lexical
     n = len(corpus_searcher.index.passages)
     allow = None if allowed is None else np.arange(n) % 2 == 0
@@ -148,9 +155,25 @@ def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allo
         dense = lexical.scores(q, weights)
         if allow is not None:
             dense = np.where(allow, dense, 0.0)
-        top = lexical.top(q, 20, weights, allow)
-        expected = sorted(dense[dense > 0], reverse=True)[:20]
+        top = lexical.top(q, depth, weights, allow)
+        expected = sorted(dense[dense > 0], reverse=True)[:depth]
         assert sorted(top.values(), reverse=True) == [float(x) for x in expected], q
         assert all(float(dense[i]) == s for i, s in top.items()), q
         compared += bool(top)
     assert compared > 100
+    if common:  # the pruning path ran, and both of its outcomes were checked above
+        assert sum(pruned) >= 10 and not all(pruned), pruned
+
+
+def test_exact_dense_scores_equal_the_per_sentence_blend(corpus_searcher):
+    """The exact path's per-passage reduceat over sentence rows gives blend's scores (maximum.at per row), exactly."""
+    from ingest.sentence_vectors import blend
+
+    index, config = corpus_searcher.index, corpus_searcher.config
+    assert index.exact and index.sentence_start is not None and index.sentences is not None
+    for q in [q.question for q in load_questions(DATA / "questions.jsonl")][:15]:
+        v = corpus_searcher.embedder.encode_query(q)[0]
+        expected = blend(index.embeddings @ v, index.sentences @ v, index.sentence_owner, config.sentence_weight)
+        got = corpus_searcher.dense_scores(q, 30)
+        assert len(got) == 30 and all(float(expected[i]) == s for i, s in got.items()), q
+        assert sorted(got.values(), reverse=True) == sorted(map(float, expected), reverse=True)[:30], q
