@@ -188,6 +188,7 @@ def main() -> None:
     ap.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivf"])
     ap.add_argument("--exact-below", type=int, default=AnnParams.exact_below)
     ap.add_argument("--backend", default=None, help="query encoder backend (default: the project's default)")
+    ap.add_argument("--chunk-workers", type=int, default=1, help="processes chunking the articles (build_index)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -231,7 +232,7 @@ def main() -> None:
         t, cpu = time.perf_counter(), time.process_time()
         steps: dict[str, float] = {}
         full = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
-                           stages=steps)
+                           stages=steps, chunk_workers=args.chunk_workers)
         on_phase("done")
         build_s, build_cpu = time.perf_counter() - t, time.process_time() - cpu
         version = index / "versions" / full.version
@@ -244,7 +245,7 @@ def main() -> None:
         t, cpu = time.perf_counter(), time.process_time()
         inc_steps: dict[str, float] = {}
         inc = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
-                          stages=inc_steps)
+                          stages=inc_steps, chunk_workers=args.chunk_workers)
         on_phase("done")
         add_s, add_cpu = time.perf_counter() - t, time.process_time() - cpu
         rng = random.Random(1)

@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -80,7 +80,8 @@ class Manifest:
     roles: str = ""  # fingerprint of the role configuration the passages' roles come from ("": unknown)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        # Field by field: asdict deep-copies every article entry first (seconds at 100k articles).
+        return json.dumps({f: getattr(self, f) for f in self.__dataclass_fields__}, indent=2, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Manifest":

@@ -148,3 +148,16 @@ def _corpus_passages():
     limits = TokenLimits(tiktoken_counter(), 200)
     return [p for path in articles.list_article_files(CORPUS)
             for p in chunk_article(articles.read_article(path, CORPUS), ChunkingParams(), limits)]
+
+
+def test_chunking_in_worker_processes_gives_the_same_passages(monkeypatch, embedder):
+    from ingest import chunk_pool
+    from ingest.chunking import ChunkingParams, TokenLimits
+    from ingest.tokens import tiktoken_counter
+
+    docs = [articles.read_article(p, CORPUS) for p in articles.list_article_files(CORPUS)] * 3
+    limits = TokenLimits(tiktoken_counter(), 200, embedder.count_tokens, embedder.max_tokens)
+    serial = chunk_pool.chunk_articles(docs, ChunkingParams(), limits, workers=1)
+    monkeypatch.setattr(chunk_pool, "MIN_ARTICLES_PER_WORKER", 1)
+    assert chunk_pool.chunk_articles(docs, ChunkingParams(), limits, workers=2) == serial
+    assert sum(len(p) for p in serial) > 100
