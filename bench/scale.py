@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -172,6 +173,28 @@ def serve_child(index_dir: Path, queries: list[str], backend: str) -> dict:
     return out
 
 
+class MemorySampler:
+    """Peak anonymous and file-backed resident memory of this process, sampled twice a second in a thread."""
+
+    def __init__(self):
+        self.peak = {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    key = line.split(":")[0]
+                    if key in self.peak:
+                        self.peak[key] = max(self.peak[key], int(line.split()[1]) / 1024)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -188,6 +211,7 @@ def main() -> None:
     ap.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivf"])
     ap.add_argument("--exact-below", type=int, default=AnnParams.exact_below)
     ap.add_argument("--backend", default=None, help="query encoder backend (default: the project's default)")
+    ap.add_argument("--build-only", action="store_true", help="stop after the full build and the incremental add")
     ap.add_argument("--chunk-workers", type=int, default=1, help="processes chunking the articles (build_index)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -229,6 +253,7 @@ def main() -> None:
 
         if index.exists():
             shutil.rmtree(index)
+        memory = MemorySampler()
         t, cpu = time.perf_counter(), time.process_time()
         steps: dict[str, float] = {}
         full = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
@@ -248,11 +273,14 @@ def main() -> None:
                           stages=inc_steps, chunk_workers=args.chunk_workers)
         on_phase("done")
         add_s, add_cpu = time.perf_counter() - t, time.process_time() - cpu
+        memory.stop()
         rng = random.Random(1)
         queries = [" ".join(s.split()[:8]) for s in rng.sample(pool, args.queries)]
-        child = subprocess.run([sys.executable, __file__, "--child", str(index), "--backend", backend],
-                               input=json.dumps(queries), capture_output=True, text=True, check=True)
-        served = json.loads(child.stdout.strip().splitlines()[-1])
+        served = None
+        if not args.build_only:
+            child = subprocess.run([sys.executable, __file__, "--child", str(index), "--backend", backend],
+                                   input=json.dumps(queries), capture_output=True, text=True, check=True)
+            served = json.loads(child.stdout.strip().splitlines()[-1])
         report = {
             "passages": full.passages["total"], "sentences": full.sentences["total"], "articles": articles,
             "vectors": f"CHEAP SOURCE: {len(pool)} real sentence vectors ({backend}) reused with noise {NOISE}",
@@ -269,6 +297,8 @@ def main() -> None:
             "incremental_trained_reused": (json.loads((index / "versions" / inc.version / "manifest.json").read_text())
                                            .get("ann") or {}).get("sentences", {}).get("trained_reused"),
             "build_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            # RSS split: anonymous (the process's own memory) and file-backed (mapped vector files: page cache)
+            "build_peak_rss_anon_mb": round(memory.peak["RssAnon"]), "build_peak_rss_file_mb": round(memory.peak["RssFile"]),
             "disk_mb": round(disk_size(version) / 2**20, 1),
             "served": served,
             "load_average": os.getloadavg(),

@@ -25,6 +25,7 @@ from bm25s.tokenization import _infer_stopwords
 
 _SPLIT = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s.tokenize's token_pattern
 _FILES = ("indptr", "indices", "counts")
+_SCORE_BLOCK = 4_000_000  # (passage, term) entries scored per step
 EMPTY_PLACEHOLDER = "\x00empty"  # bm25s cannot index a corpus without terms: one placeholder in row 0
 
 
@@ -111,7 +112,12 @@ def bm25_index(terms: DocTerms, k1: float, b: float, method: str = "lucene") -> 
     idf = np.array([math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) if d else 0.0 for d in df], dtype=np.float32)
     denominator = k1 * ((1 - b) + (b * doc_len.astype(np.float64)) / avg)  # per passage, as bm25s's float64 scalar
     per_entry = np.repeat(denominator, np.diff(matrix.indptr))
-    scores = (idf[matrix.indices].astype(np.float64) * (counts / (per_entry + counts))).astype(np.float32)
+    scores = np.empty(matrix.nnz, dtype=np.float32)
+    for lo in range(0, matrix.nnz, _SCORE_BLOCK):  # float64 temporaries a block at a time
+        hi = lo + _SCORE_BLOCK
+        tf = counts[lo:hi]
+        scores[lo:hi] = idf[matrix.indices[lo:hi]].astype(np.float64) * (tf / (per_entry[lo:hi] + tf))
+    del per_entry, counts
     csc = sp.csr_matrix((scores, matrix.indices, matrix.indptr), shape=matrix.shape).tocsc()
     retriever = bm25s.BM25(method=method, k1=k1, b=b)
     retriever.scores = {"data": csc.data.astype(np.float32), "indices": csc.indices.astype(np.int32),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -167,6 +167,7 @@ def build_index(
                 cache.prune(cache_max_entries)
             embedded = len({passages[i].hash for i in np.flatnonzero(rows.passages < 0)} & fresh)
             sentences_embedded = len(set(rows.new_sentence_keys) & fresh)
+            rows = replace(rows, new_sentence_keys=[], new_sentence_texts=[])  # a million passages: gigabytes of text
             clock.lap("embed_missing")
             phase("writing")
             lexical = _lexical(passages, reused, previous)
