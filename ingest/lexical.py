@@ -22,6 +22,7 @@ from ingest.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, 
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
+DENSE_ABOVE = 0.125  # LexicalIndex.top: postings per passage above which dense score arrays are cheaper
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +70,48 @@ class LexicalIndex:
                 part = w * lexical_scores(retriever, tokens)
                 total = part if total is None else total + part
         return total if total is not None else np.zeros(int(self.text.scores["num_docs"]), dtype=np.float32)
+
+    def top(self, query: str, depth: int, weights: Mapping[str, float] | None = None,
+            allow: np.ndarray | None = None) -> dict[int, float]:
+        """The depth best (allowed) passages with a query term and their `scores`, from the terms' postings alone.
+
+        At a million passages a dense score array per field costs more than the query's postings
+        (a few thousand rows for most terms), so only the passages some term occurs in are scored,
+        with the same float32 sums as `scores`; very common terms fall back to the dense arrays.
+        """
+        weights = weights or {}
+        tokens = analyze([query])[0]
+        n = int(self.text.scores["num_docs"])
+        postings = []  # (weight, [(indices, data) per query term]) per field
+        for name, retriever in self.fields.items():
+            w = weights.get(name, 1.0)
+            if w:
+                sc = retriever.scores
+                spans = [(int(sc["indptr"][t]), int(sc["indptr"][t + 1])) for t in retriever.get_tokens_ids(tokens)]
+                postings.append((w, [(sc["indices"][a:b], sc["data"][a:b]) for a, b in spans]))
+        total = sum(len(ix) for _, terms in postings for ix, _ in terms)
+        if total > n * DENSE_ABOVE or any(r.nonoccurrence_array is not None for r in self.fields.values()):
+            scores = self.scores(query, weights)
+            docs = np.flatnonzero(scores if allow is None else np.where(allow, scores, 0.0))
+            values = scores[docs]
+        else:
+            docs = np.unique(np.concatenate([ix for _, terms in postings for ix, _ in terms] or [np.zeros(0, int)]))
+            values = None
+            for w, terms in postings:  # per field as bm25s sums it: term after term in float32, then weighted
+                field = np.zeros(len(docs), dtype=np.float32)
+                for ix, data in terms:
+                    field[np.searchsorted(docs, ix)] += data
+                values = w * field if values is None else values + w * field
+            if allow is not None and len(docs):
+                keep = allow[docs]
+                docs, values = docs[keep], values[keep]
+        if not len(docs):
+            return {}
+        keep = values > 0
+        docs, values = docs[keep], values[keep]
+        top = np.argpartition(-values, min(depth, len(values)) - 1)[:depth] if len(values) > depth else \
+            np.arange(len(values))
+        return {int(docs[j]): float(values[j]) for j in top}
 
 
 def build_lexical_fields(fields: Mapping[str, Sequence[str]], reuse: Mapping[str, DocTerms] | None = None,

@@ -17,7 +17,7 @@ from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits
 from ingest.embedding import Embedder
 from ingest.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
 from ingest.roles import RoleConfig, with_roles
-from ingest.rows import article_rows, fill_missing, gather, plan_rows
+from ingest.rows import PassageRows, article_rows, fill_missing, gather, plan_rows, sequential
 from ingest.sources import read_sources
 from ingest.sources.base import AccessHook, Source, Unchanged
 from ingest.sources.folder import FolderSource
@@ -115,7 +115,7 @@ def build_index(
                              embedder.max_tokens) if to_chunk else None
         results = iter(chunk_articles(to_chunk, params, limits, chunk_workers))
 
-        passages: list[Passage] = []
+        chunked: list[Passage] = []
         reused_rows: list[np.ndarray] = []  # per item: its rows in the previous version, -1 for chunked passages
         status = {"added": [], "changed": [], "unchanged": [], "removed": []}
         per_article: dict[str, int] = {}
@@ -125,7 +125,6 @@ def build_index(
             if reusable(item):
                 first, count = ranges[item.id]
                 rows = np.arange(first, first + count, dtype=np.int64)
-                chunks = [previous.passages[int(r)] for r in rows]
             else:
                 chunks = next(results)
                 if isinstance(chunks, ChunkingError):
@@ -135,15 +134,22 @@ def build_index(
                     skipped.append({"path": item.path, "reason": "article has no text to index"})
                     continue
                 rows = np.full(len(chunks), -1, dtype=np.int64)
+                chunked += chunks
             status["unchanged" if same else "changed" if old else "added"].append(item.id)
-            per_article[item.id] = len(chunks)
+            per_article[item.id] = len(rows)
             reused_rows.append(rows)
-            passages.extend(chunks)
         reused = np.concatenate(reused_rows) if reused_rows else np.zeros(0, dtype=np.int64)
         clock.lap("chunking")
-        # Roles of reused passages stand when the roles configuration is the one they were attributed with.
+        # Roles of reused passages stand when the roles configuration is the one they were attributed with;
+        # those rows are then neither decoded nor encoded again (their bytes are copied).
         keep_roles = previous is not None and previous.manifest.roles == config.fingerprint
-        passages = _attribute(passages, reused if keep_roles else np.full(len(passages), -1), config)
+        table = previous.passages if previous else None
+        if keep_roles:
+            passages = PassageRows(table, reused, with_roles(chunked, config))
+            copied = (table, reused)
+        else:
+            passages = with_roles(list(PassageRows(table, reused, chunked)), config)
+            copied = None
         clock.lap("roles")
         kept = set(per_article)
         status["removed"] = sorted(a for a in old_articles if a not in kept)
@@ -156,8 +162,8 @@ def build_index(
             clock.lap("plan_rows")
             embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
             sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
-            gather(embeddings, previous.embeddings if previous else None, rows.passages)
-            gather(sentence_embeddings, previous.sentence_embeddings if previous else None, rows.sentences)
+            gather(embeddings, sequential(previous, "embeddings"), rows.passages)
+            gather(sentence_embeddings, sequential(previous, "sentences"), rows.sentences)
             clock.lap("gather_vectors")
             use_cache = cache_max_entries > 0
             with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
@@ -188,7 +194,8 @@ def build_index(
                 roles=config.fingerprint,
             )
             writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-            sources_of_rows = RowSources(rows.passages, rows.sentences, rows.sentence_starts, rows.sentence_numbers)
+            sources_of_rows = RowSources(rows.passages, rows.sentences, rows.sentence_starts, rows.sentence_numbers,
+                                         copied)
             write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
                           previous.path if previous else None, draft, sources_of_rows)
             clock.lap("write_version")
@@ -219,15 +226,6 @@ class _Stages:
         if self.into is not None:
             self.into[name] = self.into.get(name, 0.0) + now - self.t
         self.t = now
-
-
-def _attribute(passages: list[Passage], reused: np.ndarray, config: RoleConfig) -> list[Passage]:
-    """Roles for the passages that need them (reused < 0); the others keep the roles they have."""
-    todo = np.flatnonzero(reused < 0)
-    out = list(passages)
-    for i, p in zip(todo, with_roles([passages[i] for i in todo], config)):
-        out[i] = p
-    return out
 
 
 def _lexical(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None) -> LexicalIndex | None:

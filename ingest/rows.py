@@ -13,6 +13,7 @@ the change, not the corpus.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
@@ -49,6 +50,33 @@ class RowPlan:
         return out
 
 
+class PassageRows(Sequence[Passage]):
+    """A build's passages in row order: a row taken from the previous version is decoded only when asked
+    for; the others are the chunked passages, in order."""
+
+    def __init__(self, previous: Sequence[Passage] | None, reused: np.ndarray, chunked: list[Passage]):
+        self.previous, self.reused, self.chunked = previous, reused, chunked
+        self.position = np.cumsum(reused < 0) - 1  # row i's place in chunked, where reused[i] < 0
+        if int((reused < 0).sum()) != len(chunked):
+            raise ValueError(f"{int((reused < 0).sum())} new rows but {len(chunked)} chunked passages")
+
+    def __len__(self) -> int:
+        return len(self.reused)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        r = int(self.reused[i])
+        return self.previous[r] if r >= 0 else self.chunked[int(self.position[i])]
+
+
+def sequential(previous: IndexFiles | None, name: str) -> np.ndarray | None:
+    """A previous version's <name>.npy mapped for reading in order (the served mapping reads at random)."""
+    if previous is None or not (previous.path / f"{name}.npy").exists():
+        return None
+    return np.load(previous.path / f"{name}.npy", mmap_mode="r")
+
+
 def article_rows(previous: IndexFiles) -> dict[str, tuple[int, int]]:
     """(first row, passages) of each article of a version: its passages are consecutive rows, articles in
     manifest order (checked; an article that does not line up is left out and chunked again)."""
@@ -58,14 +86,19 @@ def article_rows(previous: IndexFiles) -> dict[str, tuple[int, int]]:
         n = int(entry.get("passages") or 0)
         out[aid] = (row, n)
         row += n
-    if row == len(previous.passages) and all(n == 0 or previous.passages[first].article_id == aid
-                                             and previous.passages[first + n - 1].article_id == aid
-                                             for aid, (first, n) in out.items()):
+    ids = _article_ids(previous.passages)
+    if row == len(ids) and all(n == 0 or ids[first] == aid == ids[first + n - 1] for aid, (first, n) in out.items()):
         return out
     runs: dict[str, list[int]] = {}
-    for i, p in enumerate(previous.passages):
-        runs.setdefault(p.article_id, []).append(i)
+    for i, aid in enumerate(ids):
+        runs.setdefault(aid, []).append(i)
     return {aid: (rows[0], len(rows)) for aid, rows in runs.items() if rows[-1] - rows[0] + 1 == len(rows)}
+
+
+def _article_ids(passages: Sequence[Passage]) -> Sequence[str]:
+    """Each row's article id: the passage table's column when there is one (no row decoded)."""
+    ids = getattr(passages, "article_ids", None)
+    return ids if ids is not None else [p.article_id for p in passages]
 
 
 def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None) -> RowPlan:
@@ -75,10 +108,7 @@ def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles 
     if previous is not None:
         todo = np.flatnonzero(src < 0)
         if len(todo):  # a chunked passage the previous version has under the same hash: same text, same vectors
-            by_hash = {}
-            for r, p in enumerate(previous.passages):
-                by_hash.setdefault(p.hash, r)
-            src[todo] = [by_hash.get(passages[i].hash, -1) for i in todo]
+            src[todo] = _rows_of_hashes(previous.passages, [passages[i].hash for i in todo])
         if previous.sentence_embeddings is not None:
             prev_starts, prev_numbers = previous_sentences(previous)
     has = (src >= 0) if prev_starts is not None else np.zeros(len(passages), dtype=bool)
@@ -108,6 +138,22 @@ def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles 
     still = sentence_src[new_rows] < 0
     return RowPlan(src, sentence_src, starts, numbers, new_rows[still],
                    [k for k, s in zip(split.keys, still) if s], [t for t, s in zip(split.texts, still) if s])
+
+
+def _rows_of_hashes(table: Sequence[Passage], hashes: list[str]) -> np.ndarray:
+    """The first row of table with each hash, or -1 (from the table's hash column when it has one)."""
+    column = getattr(table, "hashes", None)
+    if column is None:
+        first: dict[str, int] = {}
+        for r, p in enumerate(table):
+            first.setdefault(p.hash, r)
+        return np.array([first.get(h, -1) for h in hashes], dtype=np.int64)
+    column = np.asarray(column)
+    order = np.argsort(column, kind="stable")  # stable: the first of equal hashes comes first
+    wanted = np.array([h.encode("ascii") for h in hashes], dtype=column.dtype)
+    at = np.minimum(np.searchsorted(column[order], wanted), max(len(order) - 1, 0))
+    found = (column[order[at]] == wanted) if len(order) else np.zeros(len(hashes), dtype=bool)
+    return np.where(found, order[at] if len(order) else -1, -1).astype(np.int64)
 
 
 def previous_sentences(previous: IndexFiles) -> tuple[np.ndarray, np.ndarray]:

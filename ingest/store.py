@@ -5,6 +5,7 @@
       versions/<id>/          one complete build
         manifest.json         build parameters, articles and their hashes, counts
         passages.jsonl        passage metadata, one per line, row i <-> vector i
+        passages.*.npy|json   its row offsets and row-order columns (ingest.passage_table; older versions lack them)
         embeddings.npy        float32 (n, dim), normalised; reused by incremental builds
         sentences.npy         float32 (m, dim): every passage's sentences, passage by passage (format 2)
         sentence_starts.npy   int64 (n + 1): passage i owns sentence rows starts[i]:starts[i + 1]
@@ -20,10 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import mmap
 import os
 import secrets
 import shutil
 from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +36,7 @@ import numpy as np
 from ingest import ann
 from ingest.ann import AnnParams
 from ingest.chunking import Passage
+from ingest.passage_table import PassageTable, write_passages
 
 # 2: sentences.npy (sentence vectors of every passage) and manifest "sentences".
 FORMAT = 2
@@ -95,7 +99,7 @@ class IndexFiles:
 
     path: Path
     manifest: Manifest
-    passages: list[Passage]
+    passages: PassageTable  # a Sequence[Passage], rows decoded on access
     embeddings: np.ndarray
     dense: faiss.Index
     sentence_embeddings: np.ndarray | None = None
@@ -151,6 +155,7 @@ class RowSources:
     sentences: np.ndarray | None = None
     sentence_starts: np.ndarray | None = None
     sentence_keys: np.ndarray | None = None  # uint64 per sentence row (ingest.sentence_vectors.key_number)
+    passage_bytes: tuple | None = None  # (previous PassageTable, row there or -1): rows copied, not encoded again
 
 
 class VersionDraft:
@@ -227,7 +232,7 @@ def _reused_lists(previous: Path, name: str, rows: np.ndarray | None) -> np.ndar
     return np.where(rows >= 0, old[np.maximum(rows, 0)], -1)
 
 
-def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], embeddings: np.ndarray,
+def write_version(index_dir: Path, manifest: Manifest, passages: Sequence[Passage], embeddings: np.ndarray,
                   extra_writers=(), sentence_embeddings: np.ndarray | None = None,
                   ann_params: AnnParams = AnnParams(), previous: Path | None = None,
                   draft: VersionDraft | None = None, sources: RowSources | None = None) -> Path:
@@ -242,9 +247,7 @@ def write_version(index_dir: Path, manifest: Manifest, passages: list[Passage], 
             return write_version(index_dir, manifest, passages, embeddings, extra_writers, sentence_embeddings,
                                  ann_params, previous, own, sources)
     tmp = draft.folder
-    with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
-        for p in passages:
-            f.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    write_passages(tmp, passages, sources.passage_bytes if sources is not None else None)
     draft.save("embeddings", embeddings)
     if sentence_embeddings is not None:
         draft.save("sentences", sentence_embeddings)
@@ -340,19 +343,18 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
         check_model(manifest, model)
     path = version_dir(index_dir, manifest.version)
     try:
-        with open(path / "passages.jsonl", encoding="utf-8") as f:
-            passages = [Passage.from_dict(json.loads(line)) for line in f if line.strip()]
+        passages = PassageTable.open(path)
         # Memory-mapped: a hot reload of a large version does not need twice the memory, and loads at once.
-        embeddings = np.load(path / "embeddings.npy", mmap_mode="r")
+        embeddings = random_access(np.load(path / "embeddings.npy", mmap_mode="r"))
         kinds = manifest.ann or {}
         dense = ann.load(path, "dense", (kinds.get("passages") or {}).get("kind", "flat"))
-        sentences = np.load(path / "sentences.npy", mmap_mode="r") if manifest.sentences else None
+        sentences = random_access(np.load(path / "sentences.npy", mmap_mode="r")) if manifest.sentences else None
         starts = np.load(path / "sentence_starts.npy") if sentences is not None and \
             (path / "sentence_starts.npy").exists() else None
         sentence_kind = (kinds.get("sentences") or {}).get("kind", "flat")
         sentence_index = ann.load(path, "sentences", sentence_kind) if sentences is not None and sentence_kind != "flat" \
             else None
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:  # PassageTableError is a ValueError
         raise IndexCorrupt(f"index version {manifest.version} cannot be read ({exc}): run `rolesearch ingest`") from exc
     if not (len(passages) == manifest.passages == dense.ntotal == len(embeddings)):
         raise IndexCorrupt(
@@ -373,6 +375,15 @@ def load_version(index_dir: Path, version: str | None = None, model: str | None 
         raise IndexCorrupt(f"sentence_starts.npy of {manifest.version} does not match its passages and sentences: "
                            "run `rolesearch ingest`")
     return IndexFiles(path, manifest, passages, embeddings, dense, sentences, sentence_index, starts)
+
+
+def random_access(array: np.ndarray) -> np.ndarray:
+    """A memory-mapped array marked for random reads: on a cold page cache the kernel's read-around (8 MB on this
+    machine) would otherwise read megabytes from disk around each scattered row a query touches."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_RANDOM)
+    return array
 
 
 @contextmanager

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import faiss
 import numpy as np
 
 from ingest.ann import AnnParams
-from ingest.chunking import Passage
 from ingest.lexical import LexicalIndex, load_lexical
 from ingest.sentence_vectors import sentence_owners
+from ingest.passage_table import PassageTable
+from ingest.vector_rows import ArrayRows, VectorRows, vector_rows
 from ingest.store import IndexCorrupt, Manifest, load_version
 
 
@@ -20,7 +22,7 @@ class SearchIndex:
     """One index version, read-only once loaded, so it can be shared by concurrent requests."""
 
     manifest: Manifest
-    passages: list[Passage]
+    passages: PassageTable  # a Sequence[Passage] decoded on access, with row-order columns
     dense: faiss.Index
     lexical: LexicalIndex | None
     path: Path
@@ -31,6 +33,16 @@ class SearchIndex:
     kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
     ann_params: AnnParams = AnnParams()
     sentence_start: np.ndarray | None = None  # first sentence row of passage i (n + 1 entries)
+
+    @cached_property
+    def passage_rows(self) -> VectorRows | ArrayRows:
+        """Candidates' passage vectors, read by pread (ingest.vector_rows)."""
+        return vector_rows(self.embeddings)
+
+    @cached_property
+    def sentence_rows(self) -> VectorRows | ArrayRows:
+        """Candidates' sentence vectors, read by pread."""
+        return vector_rows(self.sentences)
 
     @property
     def exact(self) -> bool:
@@ -58,7 +70,8 @@ class SearchIndex:
         owners = starts = None
         if files.sentence_starts is not None:
             starts = files.sentence_starts
-            owners = np.repeat(np.arange(len(files.passages)), np.diff(starts))
+            # int32: 2.6M sentence rows at 1M passages cost 10 MB, not 21.
+            owners = np.repeat(np.arange(len(files.passages), dtype=np.int32), np.diff(starts))
         elif files.sentence_embeddings is not None:  # a version written before sentence_starts.npy
             owners = sentence_owners(files.passages)
             if len(owners) != len(files.sentence_embeddings):

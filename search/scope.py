@@ -11,7 +11,8 @@ from search.access import Reader, readable_articles
 from search.filters import Filters, matching_articles
 from search.index import SearchIndex
 
-_CACHE_SIZE = 256  # (version, reader, filters) masks kept; a mask is one byte per passage
+_CACHE_BYTES = 64 * 2**20  # masks kept (one byte per passage): 256 at 256k passages and fewer, 64 at 1M
+_CACHE_MAX = 256
 _cache: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
 _lock = threading.Lock()
 
@@ -33,11 +34,12 @@ def passage_mask(index: SearchIndex, reader: Reader, filters: Filters) -> np.nda
             _cache.move_to_end(key)
             return _cache[key]
     ids = articles_in_scope(index.articles, reader, filters)
-    mask = np.fromiter((p.article_id in ids for p in index.passages), dtype=bool, count=len(index.passages))
+    mask = index.passages.article_mask(ids)  # through the article column: no passage is decoded
     result = None if mask.all() else mask
+    keep = max(1, min(_CACHE_MAX, _CACHE_BYTES // max(len(mask), 1)))
     with _lock:
         _cache[key] = result
-        while len(_cache) > _CACHE_SIZE:
+        while len(_cache) > keep:
             _cache.popitem(last=False)
     return result
 

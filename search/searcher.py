@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -105,22 +106,23 @@ class Searcher:
             lexical = self.lexical_scores(query, depth, allow)
         fused = fuse(dense, lexical, mode, self.config)
         if mode == "hybrid" and self.config.role_prior and is_ownership(query, self.roles):
-            fused = role_prior(fused, self.index.passages, self.config.role_prior)
+            fused = role_prior(fused, self.index.passages.has_roles, self.config.role_prior)
         order = ranked(fused)
         if mode == "hybrid" and self.config.top1_guard:
             order = guard_top1(order, dense, lexical)
-        order = _diversify(order, self.index.passages, k,
-                           self.config.max_per_section if max_per_section is None else max_per_section)
+        # Rows are decoded from the passage table only here: the candidates diversity looks at, and the hits.
+        order, rows = _diversify(order, self.index.passages, k,
+                                 self.config.max_per_section if max_per_section is None else max_per_section)
         terms = query_terms(query, self._idf) if highlights else {}
         hits = [
             Hit(
                 rank=r,
                 score=float(fused[i]),
-                passage=self.index.passages[i],
+                passage=rows[i],
                 dense=_opt(dense.get(i)) if mode != "lexical" else None,
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
-                highlight=best_sentence(terms, self.index.passages[i].text) if highlights else None,
+                highlight=best_sentence(terms, rows[i].text) if highlights else None,
             )
             for r, i in enumerate(order, start=1)
         ]
@@ -185,11 +187,12 @@ class Searcher:
             candidates = np.unique(np.concatenate(found))
         if not len(candidates):
             return {}, float("-inf")
-        own = np.asarray(index.embeddings[candidates]) @ vector
+        # Candidates' rows by pread (ingest.vector_rows): scattered reads through the mapping would map
+        # whole page-cache folios into the process, query after query.
+        own = index.passage_rows.take(candidates) @ vector
         if use_sentences:
             starts, ends = index.sentence_start[candidates], index.sentence_start[candidates + 1]
-            rows = row_ranges(starts, ends)
-            sentence_scores = np.asarray(index.sentences[rows]) @ vector
+            sentence_scores = index.sentence_rows.ranges(starts, ends) @ vector
             scores = blend_candidates(own, sentence_scores, starts, ends, self.config.sentence_weight)
         else:
             scores = own
@@ -199,20 +202,7 @@ class Searcher:
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
-        scores = self.index.lexical.scores(query, weights)
-        if allow is not None:
-            scores = np.where(allow, scores, 0.0)
-        if not scores.any():
-            return {}
-        top = np.argpartition(-scores, min(depth, len(scores)) - 1)[:depth]
-        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
-
-
-def row_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The rows starts[0]:ends[0], starts[1]:ends[1], ... concatenated (without a Python loop)."""
-    lengths = ends - starts
-    firsts = np.cumsum(lengths) - lengths
-    return np.arange(int(lengths.sum())) - np.repeat(firsts, lengths) + np.repeat(starts, lengths)
+        return self.index.lexical.top(query, depth, weights, allow)
 
 
 def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: SearchConfig) -> dict[int, float]:
@@ -226,31 +216,34 @@ def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: 
     return rrf([ranked(dense), ranked(lexical)], k=config.rrf_k, weights=[config.rrf_dense_weight, 1.0])
 
 
-def role_prior(scores: dict[int, float], passages: list[Passage], weight: float) -> dict[int, float]:
-    """Scores with weight added to every passage that attributes its duties to a role (Passage.roles).
+def role_prior(scores: dict[int, float], has_roles: np.ndarray, weight: float) -> dict[int, float]:
+    """Scores with weight added to every passage that attributes its duties to a role (has_roles[i]: Passage.roles).
 
     An ownership question is answered by a passage that says who does the thing; one that only
     describes the thing (a product page, a definition) should not outrank it on wording alone.
     """
-    return {i: s + weight if passages[i].roles else s for i, s in scores.items()}
+    return {i: s + weight if has_roles[i] else s for i, s in scores.items()}
 
 
 def _opt(x: float | None) -> float | None:
     return None if x is None else float(x)
 
 
-def _diversify(order: list[int], passages: list[Passage], k: int, max_per_section: int) -> list[int]:
-    """The first k of order, with at most max_per_section from one section of one article."""
+def _diversify(order: list[int], passages: Sequence[Passage], k: int, max_per_section: int
+               ) -> tuple[list[int], dict[int, Passage]]:
+    """The first k of order, with at most max_per_section from one section of one article; and the rows read."""
     if max_per_section <= 0:
-        return order[:k]
+        return order[:k], {i: passages[i] for i in order[:k]}
     taken: list[int] = []
+    rows: dict[int, Passage] = {}
     counts: dict[tuple, int] = {}
     for i in order:
-        key = (passages[i].article_id, passages[i].section)
+        rows[i] = p = passages[i]
+        key = (p.article_id, p.section)
         if counts.get(key, 0) >= max_per_section:
             continue
         counts[key] = counts.get(key, 0) + 1
         taken.append(i)
         if len(taken) == k:
             break
-    return taken
+    return taken, rows

@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from ingest import lexical as lexical_module
 from search.evaluation import evaluate_questions, load_questions, select_split
 from tests.conftest import DATA, ROOT
 
@@ -130,3 +132,25 @@ def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
                           "--index", str(corpus_index), "--split", "odd"], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
+
+
+@pytest.mark.parametrize("allowed", [None, "half"])
+def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allowed, monkeypatch):
+    """The postings-only top (what a query costs at a million passages) is the dense score array's top, exactly."""
+    monkeypatch.setattr(lexical_module, "DENSE_ABOVE", float("inf"))  # never fall back: 113 passages are few
+    lexical = corpus_searcher.index.lexical
+    n = len(corpus_searcher.index.passages)
+    allow = None if allowed is None else np.arange(n) % 2 == 0
+    weights = {"section": 0.25, "title": 0.25}
+    questions = load_questions(DATA / "questions.jsonl")
+    compared = 0
+    for q in [q.question for q in questions] + ["mlops", "zzzunknownword"]:
+        dense = lexical.scores(q, weights)
+        if allow is not None:
+            dense = np.where(allow, dense, 0.0)
+        top = lexical.top(q, 20, weights, allow)
+        expected = sorted(dense[dense > 0], reverse=True)[:20]
+        assert sorted(top.values(), reverse=True) == [float(x) for x in expected], q
+        assert all(float(dense[i]) == s for i, s in top.items()), q
+        compared += bool(top)
+    assert compared > 100
