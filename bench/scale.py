@@ -199,7 +199,7 @@ def add_article(index: Path, corpus: Path, embedder, params: AnnParams, chunk_wo
             phases[clock["name"]] = phases.get(clock["name"], 0) + now - clock["t"]
         clock.update(name=name, t=now)
 
-    steps: dict[str, float] = {}
+    steps = LoggedSteps("add")
     t, cpu = time.perf_counter(), time.process_time()
     inc = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
                       stages=steps, chunk_workers=chunk_workers)
@@ -213,6 +213,18 @@ def add_article(index: Path, corpus: Path, embedder, params: AnnParams, chunk_wo
             "incremental_trained_reused": ((manifest.get("ann") or {}).get("sentences") or {}).get("trained_reused"),
             "incremental_assigned": {k: (manifest.get("ann") or {}).get(k, {}).get("assigned")
                                      for k in ("passages", "sentences")}}
+
+
+class LoggedSteps(dict):
+    """build_index's per-step seconds, each also printed to stderr as it ends (a long run's log shows how far it got)."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        print(f"[scale {time.strftime('%H:%M:%S')}] {self.what}: {key} done ({value:.1f} s)", file=sys.stderr, flush=True)
 
 
 class MemorySampler:
@@ -371,9 +383,11 @@ def main() -> None:
         embedder = PooledEmbedder(real, pool, real.encode(pool))
         from ingest.articles import ArticleError, read_article
 
-        for seed in range(1000, 1100):  # the first generated article that is not skipped (a title may break YAML)
-            write_articles(args.add_to / "corpus", pool, 1, seed=seed, prefix=f"added{seed}")
+        for seed in range(1000, 2000):  # the first new generated article that is not skipped (a title may break YAML)
             path = args.add_to / "corpus" / f"added{seed}-0000000.md"
+            if path.exists():
+                continue
+            write_articles(args.add_to / "corpus", pool, 1, seed=seed, prefix=f"added{seed}")
             try:
                 read_article(path, args.add_to / "corpus")
                 break
@@ -430,7 +444,7 @@ def main() -> None:
             shutil.rmtree(index)
         memory = MemorySampler()
         t, cpu = time.perf_counter(), time.process_time()
-        steps: dict[str, float] = {}
+        steps = LoggedSteps("full build")
         full = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
                            stages=steps, chunk_workers=args.chunk_workers)
         on_phase("done")
