@@ -2,6 +2,7 @@
 
     python bench/scale.py --passages 100000 [--keep DIR] [--index-type auto|flat|hnsw|ivf]
     python bench/scale.py --serve-only INDEX_DIR     # only the serving figures, on an index already built
+    python bench/scale.py --add-to DIR               # only one more article into a kept run (--keep DIR)
 
 Articles are generated from the role articles' and SciFact's sentences (headings, lists and
 paragraphs recombined), so chunking, BM25 and sentence vectors see real-looking text. Embedding
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -96,6 +98,8 @@ class PooledEmbedder:
         self.spec = real.spec
         self.lookup = {s: i for i, s in enumerate(pool)}
         self.pool_vectors = pool_vectors
+        # Noise rows picked by a hash of the text: the same text always gets the same vector.
+        self.noise = np.random.default_rng(0).normal(0, NOISE, (65_536, self.dimension)).astype(np.float32)
 
     def count_tokens(self, text: str) -> int:
         return self.real.count_tokens(text)
@@ -103,17 +107,22 @@ class PooledEmbedder:
     def encode_query(self, query: str) -> np.ndarray:
         return self.real.encode_query(query)
 
-    def _vector(self, text: str) -> np.ndarray:
-        rows = [self.lookup[s] for s in passage_sentences(text) if s in self.lookup]
-        if not rows:  # a title or heading fragment: any stable pool vector
-            rows = [int(hashlib.md5(text.encode()).hexdigest()[:8], 16) % len(self.pool_vectors)]
-        seed = int(hashlib.md5(text.encode()).hexdigest()[:8], 16)
-        v = self.pool_vectors[rows].mean(0) + np.random.default_rng(seed).normal(0, NOISE, self.dimension)
-        return (v / np.linalg.norm(v)).astype(np.float32)
-
     def encode(self, texts, progress=False, on_progress=None, on_vectors=None) -> np.ndarray:
-        out = np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dimension), np.float32)
-        if on_vectors is not None and len(texts):
+        rows: list[int] = []
+        lengths = np.empty(len(texts), dtype=np.int64)
+        seeds = np.empty(len(texts), dtype=np.int64)
+        for i, t in enumerate(texts):
+            seeds[i] = int(hashlib.md5(t.encode()).hexdigest()[:8], 16)
+            found = [self.lookup[t]] if t in self.lookup else \
+                [self.lookup[s] for s in passage_sentences(t) if s in self.lookup]
+            rows += found or [int(seeds[i]) % len(self.pool_vectors)]  # a title or heading fragment: any stable one
+            lengths[i] = len(found) or 1
+        if not len(texts):
+            return np.zeros((0, self.dimension), np.float32)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        v = np.add.reduceat(self.pool_vectors[rows], starts) / lengths[:, None] + self.noise[seeds % len(self.noise)]
+        out = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+        if on_vectors is not None:
             on_vectors(list(range(len(texts))), out)
         if on_progress is not None:
             on_progress(len(texts), len(texts))
@@ -177,6 +186,69 @@ def latencies(searcher, queries: list[str], modes: tuple[str, ...]) -> dict:
         # CPU time says what the wall clock cannot on a shared machine: the work a query costs.
         out[f"{mode}_cpu_ms_per_query"] = round((time.process_time() - cpu) * 1000 / len(queries), 2)
     return out
+
+
+def add_article(index: Path, corpus: Path, embedder, params: AnnParams, chunk_workers: int = 1) -> dict:
+    """Build index again after an article was added to corpus: time, CPU, phases and steps of the add."""
+    from ingest.pipeline import build_index
+
+    phases: dict[str, float] = {}
+    clock = {"name": None, "t": time.perf_counter()}
+
+    def on_phase(name: str) -> None:
+        now = time.perf_counter()
+        if clock["name"]:
+            phases[clock["name"]] = phases.get(clock["name"], 0) + now - clock["t"]
+        clock.update(name=name, t=now)
+
+    steps = LoggedSteps("add")
+    t, cpu = time.perf_counter(), time.process_time()
+    inc = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
+                      stages=steps, chunk_workers=chunk_workers)
+    on_phase("done")
+    add_s, add_cpu = time.perf_counter() - t, time.process_time() - cpu
+    manifest = json.loads((index / "versions" / inc.version / "manifest.json").read_text())
+    return {"add_one_article_s": round(add_s, 2), "add_one_article_cpu_s": round(add_cpu, 2),
+            "add_one_article_stages_s": {k: round(v, 1) for k, v in phases.items()},
+            "add_one_article_steps_s": {k: round(v, 2) for k, v in steps.items()},
+            "add_one_article_articles": inc.articles, "add_one_article_passages": inc.passages,
+            "incremental_trained_reused": ((manifest.get("ann") or {}).get("sentences") or {}).get("trained_reused"),
+            "incremental_assigned": {k: (manifest.get("ann") or {}).get(k, {}).get("assigned")
+                                     for k in ("passages", "sentences")}}
+
+
+class LoggedSteps(dict):
+    """build_index's per-step seconds, each also printed to stderr as it ends (a long run's log shows how far it got)."""
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        print(f"[scale {time.strftime('%H:%M:%S')}] {self.what}: {key} done ({value:.1f} s)", file=sys.stderr, flush=True)
+
+
+class MemorySampler:
+    """Peak anonymous and file-backed resident memory of this process, sampled twice a second in a thread."""
+
+    def __init__(self):
+        self.peak = {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            with open("/proc/self/status") as f:
+                for line in f:
+                    key = line.split(":")[0]
+                    if key in self.peak:
+                        self.peak[key] = max(self.peak[key], int(line.split()[1]) / 1024)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def exact_truth(searcher, queries: list[str]) -> list[dict[int, float]]:
@@ -289,7 +361,10 @@ def main() -> None:
     ap.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivf"])
     ap.add_argument("--exact-below", type=int, default=AnnParams.exact_below)
     ap.add_argument("--backend", default=None, help="query encoder backend (default: the project's default)")
+    ap.add_argument("--build-only", action="store_true", help="stop after the full build and the incremental add")
+    ap.add_argument("--chunk-workers", type=int, default=1, help="processes chunking the articles (build_index)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
+    ap.add_argument("--add-to", type=Path, metavar="DIR", help="only add one article to a kept run's index (--keep DIR)")
     ap.add_argument("--serve-only", type=Path, metavar="INDEX_DIR",
                     help="skip generating and building: load INDEX_DIR's published version in a fresh process and "
                          "print load, RSS, latency and recall (e.g. a --keep DIR/index, or bench/replicate_version.py's)")
@@ -302,6 +377,31 @@ def main() -> None:
     if args.child:
         queries = json.loads(sys.stdin.read())
         print(json.dumps(serve_child(args.child, queries, backend, nprobes(args.nprobe))))
+        return
+    if args.add_to:
+        # One more article into a kept run's index (--keep DIR of an earlier run), as that run's add measures it.
+        real = EmbedderSpec(backend=backend).load()
+        pool = source_sentences(args.pool)
+        embedder = PooledEmbedder(real, pool, real.encode(pool))
+        from ingest.articles import ArticleError, read_article
+
+        for seed in range(1000, 2000):  # the first new generated article that is not skipped (a title may break YAML)
+            path = args.add_to / "corpus" / f"added{seed}-0000000.md"
+            if path.exists():
+                continue
+            write_articles(args.add_to / "corpus", pool, 1, seed=seed, prefix=f"added{seed}")
+            try:
+                read_article(path, args.add_to / "corpus")
+                break
+            except ArticleError:
+                path.unlink()
+        memory = MemorySampler()
+        add = add_article(args.add_to / "index", args.add_to / "corpus", embedder,
+                          AnnParams(kind=args.index_type, exact_below=args.exact_below), args.chunk_workers)
+        memory.stop()
+        print(json.dumps(add | {"build_peak_rss_anon_mb": round(memory.peak["RssAnon"]),
+                                "build_peak_rss_file_mb": round(memory.peak["RssFile"]),
+                                "load_average": os.getloadavg()}, indent=2))
         return
     if args.serve_only:
         from ingest.store import read_manifest
@@ -344,33 +444,36 @@ def main() -> None:
 
         if index.exists():
             shutil.rmtree(index)
-        t = time.perf_counter()
-        full = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0)
+        memory = MemorySampler()
+        t, cpu = time.perf_counter(), time.process_time()
+        steps = LoggedSteps("full build")
+        full = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0,
+                           stages=steps, chunk_workers=args.chunk_workers)
         on_phase("done")
-        build_s = time.perf_counter() - t
+        build_s, build_cpu = time.perf_counter() - t, time.process_time() - cpu
         version = index / "versions" / full.version
         manifest = json.loads((version / "manifest.json").read_text())
         embed_s = phases.get("embedding", 0.0)
         # One more article, built incrementally (its vectors from the same cheap source).
         write_articles(corpus, pool, 1, seed=99, prefix="added")
-        inc_phases: dict[str, float] = {}
-        clock.update(name=None, into=inc_phases)
-        t = time.perf_counter()
-        inc = build_index(corpus, index, embedder, on_phase=on_phase, ann_params=params, cache_max_entries=0)
-        on_phase("done")
-        add_s = time.perf_counter() - t
-        served = serve_in_child(index, queries_from(pool, args.queries), backend, args.nprobe)
+        add = add_article(index, corpus, embedder, params, args.chunk_workers)
+        memory.stop()
+        served = None if args.build_only else serve_in_child(index, queries_from(pool, args.queries), backend,
+                                                              args.nprobe)
         report = {
             "passages": full.passages["total"], "sentences": full.sentences["total"], "articles": articles,
             "vectors": f"CHEAP SOURCE: {len(pool)} real sentence vectors ({backend}) reused with noise {NOISE}",
             "index": manifest.get("ann"),
             "stages_s": stages | {f"build_{k}_s": round(v, 1) for k, v in phases.items()},
+            "build_steps_s": {k: round(v, 2) for k, v in steps.items()},
             "full_build_s": round(build_s, 1), "full_build_excl_embedding_s": round(build_s - embed_s, 1),
-            "add_one_article_s": round(add_s, 2),
-            "add_one_article_stages_s": {k: round(v, 1) for k, v in inc_phases.items()},
-            "add_one_article_vs_full_excl_embedding": round(add_s / max(build_s - embed_s, 1e-9), 4),
-            "incremental_trained_reused": (json.loads((index / "versions" / inc.version / "manifest.json").read_text())
-                                           .get("ann") or {}).get("sentences", {}).get("trained_reused"),
+            # CPU seconds of this process (all its threads): less sensitive to other jobs on the machine than wall time
+            "full_build_cpu_s": round(build_cpu, 1),
+            **add,
+            "add_one_article_vs_full_excl_embedding": round(add["add_one_article_s"] / max(build_s - embed_s, 1e-9), 4),
+            "build_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            # RSS split: anonymous (the process's own memory) and file-backed (mapped vector files: page cache)
+            "build_peak_rss_anon_mb": round(memory.peak["RssAnon"]), "build_peak_rss_file_mb": round(memory.peak["RssFile"]),
             "disk_mb": round(disk_size(version) / 2**20, 1),
             "served": served,
             "load_average": os.getloadavg(),

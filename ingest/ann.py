@@ -47,47 +47,83 @@ def ivf_lists(rows: int) -> int:
     return max(1, min(int(4 * math.sqrt(max(rows, 1))), rows // 39))
 
 
-def build(vectors: np.ndarray, kind: str, params: AnnParams, trained: faiss.Index | None = None
-          ) -> tuple[faiss.Index, faiss.Index | None, dict]:
-    """The index of kind over vectors, the trained empty IVF (kept for incremental builds), and its description.
+_ADD_ROWS = 65_536  # rows assigned and added per FAISS call: bounds the copies of a memory-mapped input
 
-    trained, an empty trained IVF of the same dimension from the previous version, skips training.
+
+def build(vectors: np.ndarray, kind: str, params: AnnParams, trained: faiss.Index | None = None,
+          lists: np.ndarray | None = None) -> tuple[faiss.Index, faiss.Index | None, dict, np.ndarray | None]:
+    """The index of kind over vectors, the trained empty IVF (kept for incremental builds), its description,
+    and each row's inverted list (IVF only).
+
+    trained, an empty trained IVF of the same dimension from the previous version, skips training;
+    lists, with it, gives the rows' lists already known from that version (-1: not known), so only
+    the other rows are assigned to a list. Rows are added in order either way: the index equals the
+    one a build assigning every row gives.
     """
     d = vectors.shape[1]
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     info: dict = {"kind": kind, "rows": len(vectors)}
     if kind == "flat":
         index = faiss.IndexFlatIP(d)
-        index.add(vectors)
-        return index, None, info
+        _in_chunks(vectors, index.add)
+        return index, None, info, None
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = params.hnsw_ef_construction
-        index.add(vectors)
-        return index, None, info | {"m": params.hnsw_m, "ef_construction": params.hnsw_ef_construction}
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return index, None, info | {"m": params.hnsw_m, "ef_construction": params.hnsw_ef_construction}, None
     if kind != "ivf":
         raise ValueError(f"unknown index kind {kind!r}")
     reused = trained is not None and trained.d == d and trained.is_trained
     if reused:
         empty = trained
     else:
+        lists = None  # assignments belong to the quantiser they were made with
         nlist = ivf_lists(len(vectors))
         empty = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(d), d, nlist, faiss.ScalarQuantizer.QT_8bit,
                                               faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
         sample = vectors if len(vectors) <= params.train_rows else \
             vectors[np.sort(rng.choice(len(vectors), params.train_rows, replace=False))]
-        empty.train(sample)
+        empty.train(np.ascontiguousarray(sample, dtype=np.float32))
     index = faiss.clone_index(empty)
-    index.add(vectors)
-    return index, empty, info | {"lists": int(index.nlist), "codec": "SQ8", "trained_reused": reused}
+    assigned = np.full(len(vectors), -1, dtype=np.int64) if lists is None else np.array(lists, dtype=np.int64)
+    assigned_now = int((assigned < 0).sum())
+
+    def add(lo: int, chunk: np.ndarray) -> None:
+        part = assigned[lo:lo + len(chunk)]  # a view: the assignments are written back for saving
+        todo = np.flatnonzero(part < 0)
+        if len(todo):
+            part[todo] = empty.quantizer.assign(np.ascontiguousarray(chunk[todo]), 1).ravel()
+        ids = np.ascontiguousarray(part)
+        index.add_core(len(chunk), faiss.swig_ptr(chunk), None, faiss.swig_ptr(ids))
+
+    _in_chunks(vectors, add, with_offset=True)
+    return index, empty, info | {"lists": int(index.nlist), "codec": "SQ8", "trained_reused": reused,
+                                 "assigned": assigned_now}, assigned
 
 
-def save(folder: Path, name: str, index: faiss.Index, trained: faiss.Index | None) -> None:
-    """Write <name>.faiss (and <name>.trained.faiss, the empty trained IVF) into a version folder."""
+def _in_chunks(vectors: np.ndarray, fn, with_offset: bool = False) -> None:
+    """fn over contiguous float32 chunks of vectors (a memory-mapped array is read a chunk at a time)."""
+    for lo in range(0, len(vectors), _ADD_ROWS):
+        chunk = np.ascontiguousarray(vectors[lo:lo + _ADD_ROWS], dtype=np.float32)
+        fn(lo, chunk) if with_offset else fn(chunk)
+
+
+def save(folder: Path, name: str, index: faiss.Index, trained: faiss.Index | None,
+         lists: np.ndarray | None = None) -> None:
+    """Write <name>.faiss (and <name>.trained.faiss, the empty trained IVF, and <name>.lists.npy, each row's
+    inverted list) into a version folder."""
     faiss.write_index(index, str(folder / f"{name}.faiss"))
     if trained is not None:
         faiss.write_index(trained, str(folder / f"{name}.trained.faiss"))
+    if lists is not None:
+        np.save(folder / f"{name}.lists.npy", lists.astype(np.int32))
+
+
+def load_lists(folder: Path, name: str) -> np.ndarray | None:
+    """Each row's inverted list in a version (the lists of its trained IVF), or None when not saved."""
+    path = folder / f"{name}.lists.npy"
+    return np.load(path).astype(np.int64) if path.exists() else None
 
 
 def load(folder: Path, name: str, kind: str) -> faiss.Index:

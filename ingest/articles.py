@@ -12,6 +12,8 @@ import yaml
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 MAX_ARTICLE_BYTES = 2_000_000  # a role article is tens of KB; anything past this is a mistake
+# libyaml's safe loader when PyYAML was built with it (same documents, ~10x faster per article).
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 
 
@@ -136,7 +138,7 @@ def _split_front_matter(raw: str) -> tuple[dict, str]:
     if not match:
         return {}, raw
     try:
-        meta = yaml.safe_load(match.group(1))
+        meta = _load_yaml(match.group(1))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark is not None else ""
@@ -146,6 +148,15 @@ def _split_front_matter(raw: str) -> tuple[dict, str]:
     if not isinstance(meta, dict):
         raise ArticleError("front matter must be a YAML mapping of keys to values")
     return meta, raw[match.end():]
+
+
+def _load_yaml(text: str):
+    """yaml.safe_load, through libyaml when PyYAML has it; an error is raised by the pure-Python loader,
+    whose positions the messages quote."""
+    try:
+        return yaml.load(text, Loader=_SAFE_LOADER)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
 
 
 def _clean(value) -> str | None:

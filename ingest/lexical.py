@@ -21,6 +21,8 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from ingest.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, load_terms, save_terms
+
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 COMMON_SHARE = 1 / 32  # LexicalIndex.top: a term in more of the passages than this is pruned MaxScore-style
@@ -47,13 +49,12 @@ def analyze(texts: Sequence[str]) -> list[list[str]]:
 
 def build_lexical(texts: Sequence[str]) -> bm25s.BM25:
     """A BM25 index over texts, in the order given (row i <-> passage i)."""
-    retriever = bm25s.BM25(method=LEXICAL_PARAMS["method"], k1=LEXICAL_PARAMS["k1"], b=LEXICAL_PARAMS["b"])
-    tokens = analyze(texts)
-    # bm25s cannot index a corpus with no terms at all; one placeholder keeps row numbers aligned.
-    if not any(tokens):
-        tokens = [["\x00empty"]] + tokens[1:]
-    retriever.index(tokens, show_progress=False)
-    return retriever
+    return bm25_index(analyze_terms(texts), LEXICAL_PARAMS["k1"], LEXICAL_PARAMS["b"], LEXICAL_PARAMS["method"])
+
+
+def analyze_terms(texts: Sequence[str]) -> DocTerms:
+    """Term counts of texts under the analysis queries get (analyze)."""
+    return analyze_corpus(texts, LEXICAL_PARAMS["stopwords"], _stemmer())
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class LexicalIndex:
     """One BM25 index per field over the same passages (row i <-> passage i in each)."""
 
     fields: dict[str, bm25s.BM25]
+    terms: dict[str, DocTerms] | None = None  # the counts each field was built from (saved for the next build)
     _buffers: "_BufferPool" = field(default_factory=lambda: _BufferPool(), compare=False, repr=False)
 
     @property
@@ -195,17 +197,38 @@ def _top_of(values: np.ndarray, docs: np.ndarray | None, depth: int, allow: np.n
     return {int(docs[j]): float(values[j]) for j in top if values[j] > 0}
 
 
-def build_lexical_fields(fields: Mapping[str, Sequence[str]]) -> LexicalIndex:
-    """A BM25 index per field; every field lists one text per passage, in the same order; "text" is required."""
+def build_lexical_fields(fields: Mapping[str, Sequence[str]], reuse: Mapping[str, DocTerms] | None = None,
+                         rows: np.ndarray | None = None) -> LexicalIndex:
+    """A BM25 index per field; every field lists one text per passage, in the same order; "text" is required.
+
+    With reuse (a previous version's counts per field) and rows (each passage's row there, -1 for a new
+    one), fields list only the new passages' texts and only those are analysed; the result is the
+    index a full build of all the passages gives.
+    """
     if "text" not in fields:
         raise ValueError("a lexical index needs a text field")
-    return LexicalIndex({name: build_lexical(texts) for name, texts in fields.items()})
+    terms = {}
+    for name, texts in fields.items():
+        fresh = analyze_terms(texts)
+        terms[name] = combine(reuse[name], rows, fresh) if reuse is not None and name in reuse else fresh
+    params = (LEXICAL_PARAMS["k1"], LEXICAL_PARAMS["b"], LEXICAL_PARAMS["method"])
+    return LexicalIndex({name: bm25_index(t, *params) for name, t in terms.items()}, terms)
 
 
 def save_lexical(index: LexicalIndex, folder: Path) -> None:
-    """Write each field's index into folder/lexical/<field>."""
+    """Write each field's index into folder/lexical/<field>, with the counts it was built from."""
     for name, retriever in index.fields.items():
-        retriever.save(str(Path(folder) / "lexical" / name))
+        retriever.save(str(Path(folder) / "lexical" / name), show_progress=False)
+        if index.terms is not None and name in index.terms:
+            save_terms(index.terms[name], Path(folder) / "lexical" / name)
+
+
+def reusable_terms(folder: Path, params: Mapping | None, rows: int) -> dict[str, DocTerms] | None:
+    """The per-field counts of a version (folder) built with today's analysis, or None when it has none."""
+    if not params or {k: params.get(k) for k in LEXICAL_PARAMS} != LEXICAL_PARAMS:
+        return None
+    terms = {name: load_terms(Path(folder) / "lexical" / name, rows) for name in params.get("fields", [])}
+    return terms if terms and all(t is not None for t in terms.values()) else None
 
 
 def load_lexical(folder: Path, names: Sequence[str] = ("text",)) -> LexicalIndex:

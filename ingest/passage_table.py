@@ -38,25 +38,62 @@ class PassageTableError(ValueError):
     """The passages files do not agree with each other (truncated, corrupt or missing)."""
 
 
-def write_passages(folder: Path, passages: Iterable[Passage]) -> int:
-    """Write the rows and their columns into folder; returns the number of rows."""
+def write_passages(folder: Path, passages: Sequence[Passage],
+                   reuse: tuple["PassageTable", np.ndarray] | None = None) -> int:
+    """Write the rows and their columns into folder; returns the number of rows.
+
+    reuse, (a previous version's table, each row's row there or -1), copies those rows' bytes and
+    columns from it instead of encoding them (runs of consecutive rows in one piece): a build that
+    keeps most passages writes them without decoding any. Rows not reused are read from passages.
+    """
     folder = Path(folder)
-    offsets, codes, hashes, roles = [0], [], [], []
+    n = len(passages)
+    rows = np.full(n, -1, dtype=np.int64) if reuse is None else np.asarray(reuse[1], dtype=np.int64)
+    table = reuse[0] if reuse is not None else None
+    lengths = np.zeros(n, dtype=np.int64)
+    codes = np.zeros(n, dtype=np.int32)
+    hashes: list[bytes] = [b""] * n
+    roles = np.zeros(n, dtype=bool)
     names: dict[str, int] = {}
+    # Runs: consecutive rows that are consecutive rows of the previous table, stored back to back there.
+    starts_at = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1] + 1) | (rows[1:] < 0) | (rows[:-1] < 0)]) \
+        if n else np.zeros(0, dtype=np.int64)
+    bounds = np.r_[starts_at, n].astype(np.int64)
     with open(folder / ROWS, "wb") as f:
-        for p in passages:
-            line = (json.dumps(p.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
-            f.write(line)
-            offsets.append(offsets[-1] + len(line))
-            codes.append(names.setdefault(p.article_id, len(names)))
-            hashes.append(p.hash.encode("ascii"))
-            roles.append(bool(p.roles))
-    np.save(folder / OFFSETS, np.asarray(offsets, dtype=np.int64))
-    np.save(folder / ARTICLE, np.asarray(codes, dtype=np.int32))
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            first = rows[lo]
+            if first < 0:
+                for i in range(lo, hi):
+                    p = passages[i]
+                    line = (json.dumps(p.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+                    f.write(line)
+                    lengths[i] = len(line)
+                    codes[i] = names.setdefault(p.article_id, len(names))
+                    hashes[i] = p.hash.encode("ascii")
+                    roles[i] = bool(p.roles)
+                continue
+            old = np.arange(first, first + hi - lo)
+            begin, end = np.asarray(table._starts[old]), np.asarray(table._ends[old])
+            if len(old) > 1 and np.any(begin[1:] != end[:-1]):  # rows not back to back (a parsed old file)
+                for b, e in zip(begin, end):
+                    f.write(table._rows[int(b):int(e)])
+            else:
+                f.write(table._rows[int(begin[0]):int(end[-1])])
+            lengths[lo:hi] = end - begin
+            article = np.asarray(table.article_codes[old])
+            for j in np.flatnonzero(np.r_[True, article[1:] != article[:-1]]):  # codes in order of appearance
+                names.setdefault(table.article_names[int(article[j])], len(names))
+            uniq, inverse = np.unique(article, return_inverse=True)
+            codes[lo:hi] = np.array([names[table.article_names[int(c)]] for c in uniq], dtype=np.int32)[inverse]
+            hashes[lo:hi] = [bytes(h) for h in np.asarray(table.hashes[old])]
+            roles[lo:hi] = np.asarray(table.has_roles[old])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    np.save(folder / OFFSETS, offsets)
+    np.save(folder / ARTICLE, codes)
     np.save(folder / HASH, np.asarray(hashes, dtype=f"S{max((len(h) for h in hashes), default=1)}"))
-    np.save(folder / ROLES, np.asarray(roles, dtype=bool))
+    np.save(folder / ROLES, roles)
     (folder / ARTICLES).write_text(json.dumps(list(names), ensure_ascii=False), encoding="utf-8")
-    return len(codes)
+    return n
 
 
 class PassageTable(Sequence[Passage]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -12,17 +12,18 @@ import numpy as np
 from ingest.ann import AnnParams
 from ingest.articles import Article
 from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
-from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article, embed_text
+from ingest.chunk_pool import chunk_articles
+from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits
 from ingest.embedding import Embedder
-from ingest.lexical import LEXICAL_PARAMS, build_lexical_fields, save_lexical
+from ingest.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
 from ingest.roles import RoleConfig, with_roles
-from ingest.sentence_vectors import sentence_units
+from ingest.rows import PassageRows, article_rows, fill_missing, gather, plan_rows, sequential
 from ingest.sources import read_sources
-from ingest.sources.base import AccessHook, Source
+from ingest.sources.base import AccessHook, Source, Unchanged
 from ingest.sources.folder import FolderSource
 from ingest.store import (
-    IndexFiles, IndexNotFound, Manifest, StoreError, build_lock, load_version, new_version_id, now_iso, publish,
-    read_manifest, write_version,
+    IndexFiles, IndexNotFound, Manifest, RowSources, StoreError, VersionDraft, build_lock, load_version,
+    new_version_id, now_iso, publish, read_manifest, write_version,
 )
 from ingest.tokens import tiktoken_counter
 
@@ -69,6 +70,8 @@ def build_index(
     sources: list[Source] | None = None,
     access: AccessHook | None = None,
     ann_params: AnnParams = AnnParams(),
+    stages: dict | None = None,
+    chunk_workers: int = 1,
 ) -> BuildSummary:
     """Bring index_dir up to date with its sources (default: the folder corpus_dir), embedding only
     passages not embedded before.
@@ -76,99 +79,129 @@ def build_index(
     full ignores the previous version and the embedding cache: everything is chunked and embedded anew.
     A source that cannot be read (SourceError) fails the build before anything is written. access gives
     groups to articles whose source knows none (ingest.sources.base.AccessHook). An ingest.access.AccessMap is such a hook.
+    cache_max_entries 0 keeps no embedding cache (nothing read or written). stages, when given, receives the
+    seconds of each step (bench/scale.py prints them). chunk_workers > 1 chunks a large build's articles in
+    that many forked processes (ingest.chunk_pool; off by default: no gain measured on a busy machine).
     """
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     phase = on_phase or (lambda name: None)
+    clock = _Stages(stages)
     if sources is None:
         if corpus_dir is None or not Path(corpus_dir).is_dir():
             raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
         sources = [FolderSource(str(corpus_dir))]
+    config = roles or RoleConfig.load()
     phase("waiting")  # for the build lock, when another build holds it
     with build_lock(index_dir, wait=wait_for_lock):
         phase("reading")
         previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
             _previous(index_dir, embedder, params)
-        articles, skipped = read_sources(sources, access)
-        limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens, embedder.max_tokens)
         # What the published index holds decides added/changed/unchanged, even when nothing of it is reused.
         old_articles = previous.manifest.articles if previous else _published_articles(index_dir)
-        old_passages: dict[str, list[Passage]] = {}
-        if previous:
-            for p in previous.passages:
-                old_passages.setdefault(p.article_id, []).append(p)
+        ranges = article_rows(previous) if previous else {}
+        clock.lap("load_previous")
+        # Files whose bytes did not change are only hashed, not parsed (their passages are reused whole).
+        known = {a: e for a, e in old_articles.items() if a in ranges and "own_access" in e} if previous else None
+        items, skipped, mapped = read_sources(sources, access, known)
+        clock.lap("read_sources")
+        def reusable(item) -> bool:
+            old = old_articles.get(item.id)
+            return old is not None and old["hash"] == item.content_hash and item.id in ranges
 
-        passages: list[Passage] = []
+        to_chunk = [item for item in items if not reusable(item)]
+        # tiktoken's ranks take 0.5 s to load: only when there is something to chunk
+        limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens,
+                             embedder.max_tokens) if to_chunk else None
+        results = iter(chunk_articles(to_chunk, params, limits, chunk_workers))
+
+        chunked: list[Passage] = []
+        reused_rows: list[np.ndarray] = []  # per item: its rows in the previous version, -1 for chunked passages
         status = {"added": [], "changed": [], "unchanged": [], "removed": []}
         per_article: dict[str, int] = {}
-        for article in articles:
-            old = old_articles.get(article.id)
-            same = old is not None and old["hash"] == article.content_hash
-            if same and article.id in old_passages:
-                chunks = old_passages[article.id]
+        for item in items:
+            old = old_articles.get(item.id)
+            same = old is not None and old["hash"] == item.content_hash
+            if reusable(item):
+                first, count = ranges[item.id]
+                rows = np.arange(first, first + count, dtype=np.int64)
             else:
-                try:
-                    chunks = chunk_article(article, params, limits)
-                except ChunkingError as exc:
-                    skipped.append({"path": article.path, "reason": str(exc)})
+                chunks = next(results)
+                if isinstance(chunks, ChunkingError):
+                    skipped.append({"path": item.path, "reason": str(chunks)})
                     continue
                 if not chunks:
-                    skipped.append({"path": article.path, "reason": "article has no text to index"})
+                    skipped.append({"path": item.path, "reason": "article has no text to index"})
                     continue
-            status["unchanged" if same else "changed" if old else "added"].append(article.id)
-            per_article[article.id] = len(chunks)
-            passages.extend(chunks)
+                rows = np.full(len(chunks), -1, dtype=np.int64)
+                chunked += chunks
+            status["unchanged" if same else "changed" if old else "added"].append(item.id)
+            per_article[item.id] = len(rows)
+            reused_rows.append(rows)
+        reused = np.concatenate(reused_rows) if reused_rows else np.zeros(0, dtype=np.int64)
+        clock.lap("chunking")
+        # Roles of reused passages stand when the roles configuration is the one they were attributed with;
+        # those rows are then neither decoded nor encoded again (their bytes are copied).
+        keep_roles = previous is not None and previous.manifest.roles == config.fingerprint
+        table = previous.passages if previous else None
+        if keep_roles:
+            passages = PassageRows(table, reused, with_roles(chunked, config))
+            copied = (table, reused)
+        else:
+            passages = with_roles(list(PassageRows(table, reused, chunked)), config)
+            copied = None
+        clock.lap("roles")
         kept = set(per_article)
-        passages = with_roles(passages, roles or RoleConfig.load())
         status["removed"] = sorted(a for a in old_articles if a not in kept)
-        renamed = _renames(status["added"], status["removed"], articles, old_articles)
+        renamed = _renames(status["added"], status["removed"], items, old_articles)
 
-        phase("embedding")
-        with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
-            units = [(p.hash, embed_text(p.title, p.section, p.text)) for p in passages]
-            sentences = sentence_units(passages)
-            vectors, fresh = _embed(units + sentences, _reusable(previous), cache, embedder, progress,
-                                    on_progress, read_cache=not full)
-            embeddings = _stack([vectors[k] for k, _ in units], embedder.dimension)
-            sentence_embeddings = _stack([vectors[k] for k, _ in sentences], embedder.dimension)
-            cache.touch(k for k, _ in units + sentences)
-            embedded = len({p.hash for p in passages} & fresh)
-            sentences_embedded = len({k for k, _ in sentences} & fresh)
-            cache.prune(cache_max_entries)
-        phase("writing")
-        lexical = build_lexical_fields({
-            "text": [p.text for p in passages],
-            "section": [" > ".join(p.section) for p in passages],
-            "title": [p.title for p in passages],
-        }) if passages else None
-        by_id = {a.id: a for a in articles}
-        manifest = Manifest(
-            version=new_version_id(),
-            built_at=now_iso(),
-            model=embedder.name,
-            vectors=_vectors(embedder),
-            dimension=embedder.dimension,
-            max_model_tokens=embedder.max_tokens,
-            chunking=asdict(params),
-            articles={
-                aid: {
-                    "path": by_id[aid].path, "hash": by_id[aid].content_hash, "title": by_id[aid].title,
-                    "url": by_id[aid].url, "publisher": by_id[aid].publisher, "date": by_id[aid].date,
-                    "tags": list(by_id[aid].tags), "access": list(by_id[aid].access),
-                    "source": by_id[aid].source, "passages": n,
-                }
-                for aid, n in per_article.items()
-            },
-            passages=len(passages),
-            skipped={s["path"]: s["reason"] for s in skipped},
-            lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
-            sentences=len(sentence_embeddings),
-        )
-        writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-        write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
-                      previous.path if previous else None)
+        version = new_version_id()
+        with VersionDraft(index_dir, version) as draft:
+            phase("embedding")
+            rows = plan_rows(passages, reused, previous)
+            clock.lap("plan_rows")
+            embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
+            sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
+            gather(embeddings, sequential(previous, "embeddings"), rows.passages)
+            gather(sentence_embeddings, sequential(previous, "sentences"), rows.sentences)
+            clock.lap("gather_vectors")
+            use_cache = cache_max_entries > 0
+            with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
+                fresh = fill_missing(rows.missing(passages), [embeddings, sentence_embeddings],
+                                     cache if use_cache else None, embedder, progress, on_progress,
+                                     read_cache=not full and use_cache)
+                cache.prune(cache_max_entries)
+            embedded = len({passages[i].hash for i in np.flatnonzero(rows.passages < 0)} & fresh)
+            sentences_embedded = len(set(rows.new_sentence_keys) & fresh)
+            rows = replace(rows, new_sentence_keys=[], new_sentence_texts=[])  # a million passages: gigabytes of text
+            clock.lap("embed_missing")
+            phase("writing")
+            lexical = _lexical(passages, reused, previous)
+            clock.lap("lexical")
+            manifest = Manifest(
+                version=version,
+                built_at=now_iso(),
+                model=embedder.name,
+                vectors=_vectors(embedder),
+                dimension=embedder.dimension,
+                max_model_tokens=embedder.max_tokens,
+                chunking=asdict(params),
+                articles=_manifest_articles(items, old_articles, per_article, mapped),
+                passages=len(passages),
+                skipped={s["path"]: s["reason"] for s in skipped},
+                lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
+                sentences=len(sentence_embeddings),
+                roles=config.fingerprint,
+            )
+            writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
+            sources_of_rows = RowSources(rows.passages, rows.sentences, rows.sentence_starts, rows.sentence_numbers,
+                                         copied)
+            write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
+                          previous.path if previous else None, draft, sources_of_rows)
+            clock.lap("write_version")
         phase("publishing")
         publish(index_dir, manifest.version)
+        clock.lap("publish")
     return BuildSummary(
         version=manifest.version,
         articles={k: len(status[k]) for k in ("added", "changed", "removed", "unchanged")} | {"skipped": len(skipped)},
@@ -180,6 +213,51 @@ def build_index(
         skipped=skipped,
         renamed=renamed,
     )
+
+
+class _Stages:
+    """Seconds per step of a build, into the caller's dict (bench/scale.py prints them), when given one."""
+
+    def __init__(self, into: dict | None):
+        self.into, self.t = into, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + now - self.t
+        self.t = now
+
+
+def _lexical(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None) -> LexicalIndex | None:
+    """The BM25 fields; a previous version's term counts are reused for the passages taken from it."""
+    if not passages:
+        return None
+    fields = {"text": lambda p: p.text, "section": lambda p: " > ".join(p.section), "title": lambda p: p.title}
+    reuse = reusable_terms(previous.path, previous.manifest.lexical, len(previous.passages)) if previous else None
+    if reuse is None or set(reuse) != set(fields):
+        return build_lexical_fields({name: [get(p) for p in passages] for name, get in fields.items()})
+    new = [passages[i] for i in np.flatnonzero(reused < 0)]
+    return build_lexical_fields({name: [get(p) for p in new] for name, get in fields.items()}, reuse, reused)
+
+
+def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, int], mapped: set[str]) -> dict:
+    """The manifest's article entries: parsed articles described afresh, unchanged ones carried over.
+
+    own_access, the groups an article has itself (not from the access map), lets the next build
+    give an unchanged article its groups without parsing it."""
+    by_id = {a.id: a for a in items}
+    out = {}
+    for aid, n in per_article.items():
+        a = by_id[aid]
+        if isinstance(a, Unchanged):
+            out[aid] = old_articles[aid] | {"path": a.path, "access": list(a.access), "passages": n}
+            continue
+        out[aid] = {
+            "path": a.path, "hash": a.content_hash, "title": a.title, "url": a.url, "publisher": a.publisher,
+            "date": a.date, "tags": list(a.tags), "access": list(a.access), "source": a.source, "passages": n,
+            "own_access": [] if aid in mapped else list(a.access),
+        }
+    return out
 
 
 def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:
@@ -222,45 +300,3 @@ def _renames(added: list[str], removed: list[str], articles: list[Article], old_
     by_id = {a.id: a for a in articles}
     return [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
             for a in added if by_id[a].content_hash in removed_by_hash]
-
-
-def _reusable(previous: IndexFiles | None) -> dict[str, np.ndarray]:
-    """Vectors of the previous version by key: passages by hash, sentences by sentence key."""
-    if previous is None:
-        return {}
-    reuse = {p.hash: previous.embeddings[i] for i, p in enumerate(previous.passages)}
-    if previous.sentence_embeddings is not None:
-        keys = [k for k, _ in sentence_units(previous.passages)]
-        if len(keys) == len(previous.sentence_embeddings):
-            reuse |= dict(zip(keys, previous.sentence_embeddings))
-    return reuse
-
-
-def _stack(vectors: list[np.ndarray], dimension: int) -> np.ndarray:
-    return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dimension), dtype=np.float32)
-
-
-def _embed(units: list[tuple[str, str]], reuse: dict[str, np.ndarray], cache: EmbeddingCache | None,
-           embedder: Embedder, progress: bool, on_progress: ProgressFn | None,
-           read_cache: bool = True) -> tuple[dict[str, np.ndarray], set[str]]:
-    """A vector for every (key, text) unit: reused by key from the previous version or the cache, the rest embedded.
-
-    Returns vectors by key and the keys that were embedded now. New vectors go into the cache group
-    by group as they are made, so a build killed while embedding loses none of the work done.
-    """
-    reuse = dict(reuse)
-    if cache is not None and read_cache:
-        reuse |= cache.get_many(k for k, _ in units if k not in reuse)
-    missing: dict[str, str] = {}
-    for key, text in units:
-        if key not in reuse and key not in missing:
-            missing[key] = text
-    keys = list(missing)
-
-    def store(idx: list[int], vectors: np.ndarray) -> None:
-        if cache is not None:
-            cache.put_many({keys[i]: v for i, v in zip(idx, vectors)})
-
-    fresh = embedder.encode(list(missing.values()), progress=progress, on_progress=on_progress, on_vectors=store)
-    reuse.update(zip(keys, fresh))
-    return reuse, set(keys)

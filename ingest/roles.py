@@ -6,9 +6,10 @@ another role needs a new entry there and a re-ingest, not a release.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Iterable
 
@@ -18,6 +19,7 @@ from ingest.chunking import Passage
 from ingest.sentences import sentence_spans
 
 DEFAULT_ROLES_FILE = Path(__file__).with_name("roles.yaml")
+_RULES_VERSION = 1  # bump when attribute_roles changes what it finds: reused passages are then attributed again
 
 # Clauses of a sentence: after a list label ("Model Validation - ", "Troubleshooting: "), after
 # "; ", and before a contrasting "while"/"whereas", each of which can start with a new subject.
@@ -69,6 +71,22 @@ class RoleConfig:
         return re.compile(rf"(?<![\w-])(?:{alt})(?:s|'s|s')?(?![\w-])", re.IGNORECASE)
 
     @cached_property
+    def fingerprint(self) -> str:
+        """Names the configuration and the attribution rules: equal fingerprints attribute equal roles."""
+        return hashlib.sha256(repr((_RULES_VERSION, self.roles)).encode()).hexdigest()[:16]
+
+    @cached_property
+    def _any_alias(self) -> re.Pattern:
+        """The first word of any alias, anywhere: text it does not match names no role at all (every
+        mention, so every subject, starts with one; a few words scan much faster than all the aliases)."""
+        firsts = sorted({a.split()[0] for a in self._by_alias if a.split()}, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in firsts), re.IGNORECASE)
+
+    def may_name_a_role(self, text: str) -> bool:
+        """False only when no part of text can be an alias (so no clause of it has a role as subject)."""
+        return self._any_alias.search(text) is not None
+
+    @cached_property
     def _subject(self) -> re.Pattern:
         one = rf"{_DETERMINER}(?:{self.mention.pattern})"
         return re.compile(rf"^{one}(?:{_JOINER}{one})*(?=,?\s+\w)", re.IGNORECASE)
@@ -115,19 +133,29 @@ def section_role(section: Iterable[str], config: RoleConfig) -> str | None:
 def subject_roles(text: str, config: RoleConfig) -> list[str]:
     """Roles that the passage's sentences (or their clauses) name as subject."""
     out: list[str] = []
+    if not config.may_name_a_role(text):  # every subject is an alias found in the text: none, no subjects
+        return out
     for start, end in sentence_spans(text):
         for clause in _CLAUSE.split(text[start:end]):
             out += [r for r in config.subjects(clause) if r not in out]
     return out
 
 
-def attribute_roles(section: Iterable[str], text: str, config: RoleConfig) -> tuple[str, ...]:
-    """The passage's roles: its section's role first, then the subjects of its sentences."""
-    roles = [r for r in [section_role(section, config)] if r]
+def attribute_roles(section: Iterable[str], text: str, config: RoleConfig, section_of=None) -> tuple[str, ...]:
+    """The passage's roles: its section's role first, then the subjects of its sentences.
+
+    section_of, when given, is section_role for this config (a cached one)."""
+    first = section_of(tuple(section)) if section_of is not None else section_role(section, config)
+    roles = [r for r in [first] if r]
     roles += [r for r in subject_roles(text, config) if r not in roles]
     return tuple(roles)
 
 
 def with_roles(passages: list[Passage], config: RoleConfig) -> list[Passage]:
-    """The passages with their roles attributed afresh (reused passages too, so a changed roles file applies)."""
-    return [replace(p, roles=attribute_roles(p.section, p.text, config)) for p in passages]
+    """The passages with their roles attributed afresh.
+
+    A build attributes the passages it chunked; a passage reused from a version whose manifest has
+    the same config.fingerprint keeps its roles (a changed roles file attributes every passage again).
+    """
+    section_of = lru_cache(maxsize=None)(lambda section: section_role(section, config))  # shared by a section
+    return [replace(p, roles=attribute_roles(p.section, p.text, config, section_of)) for p in passages]

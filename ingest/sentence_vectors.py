@@ -11,6 +11,7 @@ and the embedding cache reuse it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -27,6 +28,31 @@ def passage_sentences(text: str) -> list[str]:
 def sentence_key(sentence: str) -> str:
     """Cache key of a sentence's vector; its own namespace, so it never equals a passage hash."""
     return "s:" + hashlib.sha256(sentence.encode()).hexdigest()[:16]
+
+
+def key_number(key: str) -> int:
+    """A sentence key as the 64-bit number a version stores per sentence row (sentence_keys.npy)."""
+    return int(key[2:], 16)
+
+
+@dataclass(frozen=True)
+class SentenceSplit:
+    """Passages split into sentences once: how many each has, and every sentence's key and text, in row order."""
+
+    counts: np.ndarray
+    keys: list[str]
+    texts: list[str]
+
+
+def split_sentences(passages: Iterable[Passage]) -> SentenceSplit:
+    """The sentences of every passage, passage by passage (sentence_units, with the counts)."""
+    counts, keys, texts = [], [], []
+    for p in passages:
+        sentences = passage_sentences(p.text)
+        counts.append(len(sentences))
+        texts += sentences
+    keys = [sentence_key(s) for s in texts]
+    return SentenceSplit(np.asarray(counts, dtype=np.int64), keys, texts)
 
 
 def sentence_units(passages: Iterable[Passage]) -> list[tuple[str, str]]:

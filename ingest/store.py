@@ -26,8 +26,8 @@ import os
 import secrets
 import shutil
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
@@ -81,9 +81,11 @@ class Manifest:
     sentences: int = 0  # rows of sentences.npy (0: no sentence vectors)
     ann: dict | None = None  # {"passages": {kind, rows, ...}, "sentences": {...}, "params": AnnParams}; None: flat
     vectors: str = ""  # the vector space: model, plus "#int8-f<export format>" for the quantised encoder ("": same as model)
+    roles: str = ""  # fingerprint of the role configuration the passages' roles come from ("": unknown)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
+        # Field by field: asdict deep-copies every article entry first (seconds at 100k articles).
+        return json.dumps({f: getattr(self, f) for f in self.__dataclass_fields__}, indent=2, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Manifest":
@@ -144,12 +146,66 @@ def sentence_starts(passages: list[Passage]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class RowSources:
+    """Where a new version's rows come from in the version it follows (-1: a new row), so its IVF
+    lists are reused; sentence_starts and sentence_keys, when known, spare splitting passages again."""
+
+    passages: np.ndarray
+    sentences: np.ndarray | None = None
+    sentence_starts: np.ndarray | None = None
+    sentence_keys: np.ndarray | None = None  # uint64 per sentence row (ingest.sentence_vectors.key_number)
+    passage_bytes: tuple | None = None  # (previous PassageTable, row there or -1): rows copied, not encoded again
+
+
+class VersionDraft:
+    """A version being written into versions/.tmp-<id>/: vectors can be preallocated there and filled in
+    place (no copy of them in memory); write_version finishes it. A failure removes the folder."""
+
+    def __init__(self, index_dir: Path, version: str):
+        self.versions = Path(index_dir) / "versions"
+        self.folder = self.versions / f".tmp-{version}"
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def __enter__(self) -> "VersionDraft":
+        self.versions.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            # A failed write (disk full, ...) leaves nothing behind; a killed one is cleaned by the next prune.
+            self.arrays.clear()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def vectors(self, name: str, rows: int, dimension: int) -> np.ndarray:
+        """A float32 (rows, dimension) array that is the draft's <name>.npy, to fill in place."""
+        if rows == 0:
+            return np.zeros((0, dimension), dtype=np.float32)  # nothing to map; save() writes it
+        array = np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+", dtype=np.float32,
+                                          shape=(rows, dimension))
+        self.arrays[name] = array
+        return array
+
+    def save(self, name: str, array: np.ndarray) -> None:
+        """<name>.npy as float32, unless array is the draft's own preallocated file (then it is flushed)."""
+        own = self.arrays.get(name)
+        if own is not None and array is own:
+            own.flush()
+        else:
+            np.save(self.folder / f"{name}.npy", np.asarray(array, dtype=np.float32))
+
+
 def write_dense(folder: Path, manifest: Manifest, embeddings: np.ndarray, sentence_embeddings: np.ndarray | None,
-                params: AnnParams, previous: Path | None = None) -> None:
+                params: AnnParams, previous: Path | None = None, sources: RowSources | None = None) -> None:
     """The FAISS indexes of a version, typed by size (params), described in manifest.ann.
 
     Inner product on normalised vectors is cosine similarity. previous, the folder of the version
-    this build follows, lends its trained IVF quantisers, so an incremental build does not train again.
+    this build follows, lends its trained IVF quantisers, so an incremental build does not train again,
+    and with sources (each row's row there) the inverted lists of the rows it had, so they are not
+    assigned again.
     """
     described = {"params": ann.describe(params)}
     for name, which, vectors in (("dense", "passages", embeddings), ("sentences", "sentences", sentence_embeddings)):
@@ -160,45 +216,57 @@ def write_dense(folder: Path, manifest: Manifest, embeddings: np.ndarray, senten
             described[which] = {"kind": "flat", "rows": len(vectors)}  # exact scoring reads sentences.npy
             continue
         trained = ann.load_trained(previous, name) if previous is not None and kind == "ivf" else None
-        index, empty, described[which] = ann.build(vectors, kind, params, trained)
-        ann.save(folder, name, index, empty)
+        lists = _reused_lists(previous, name, getattr(sources, which, None)) if trained is not None else None
+        index, empty, described[which], assigned = ann.build(vectors, kind, params, trained, lists)
+        ann.save(folder, name, index, empty, assigned)
     manifest.ann = described
+
+
+def _reused_lists(previous: Path, name: str, rows: np.ndarray | None) -> np.ndarray | None:
+    """The previous version's inverted list of each row it had (rows: its row, -1 for a new one), else -1."""
+    if rows is None:
+        return None
+    old = ann.load_lists(previous, name)
+    if old is None or (len(rows) and rows.max() >= len(old)):
+        return None
+    return np.where(rows >= 0, old[np.maximum(rows, 0)], -1)
 
 
 def write_version(index_dir: Path, manifest: Manifest, passages: Sequence[Passage], embeddings: np.ndarray,
                   extra_writers=(), sentence_embeddings: np.ndarray | None = None,
-                  ann_params: AnnParams = AnnParams(), previous: Path | None = None) -> Path:
-    """Write a complete version into a temporary folder, fsync it, and rename it into versions/."""
+                  ann_params: AnnParams = AnnParams(), previous: Path | None = None,
+                  draft: VersionDraft | None = None, sources: RowSources | None = None) -> Path:
+    """Write a complete version into a temporary folder (draft's, when the build preallocated its vectors
+    there), fsync it, and rename it into versions/."""
     if len(passages) != len(embeddings):
         raise ValueError(f"{len(passages)} passages but {len(embeddings)} embeddings")
     if manifest.sentences != (0 if sentence_embeddings is None else len(sentence_embeddings)):
         raise ValueError(f"manifest says {manifest.sentences} sentences but the vectors disagree")
-    versions = Path(index_dir) / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
-    tmp = versions / f".tmp-{manifest.version}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        write_passages(tmp, passages)
-        np.save(tmp / "embeddings.npy", embeddings.astype(np.float32))
-        if sentence_embeddings is not None:
-            np.save(tmp / "sentences.npy", sentence_embeddings.astype(np.float32))
-            # Passage i owns sentence rows starts[i]:starts[i + 1]; saved so loading needs no sentence splitting.
-            np.save(tmp / "sentence_starts.npy", sentence_starts(passages))
-        write_dense(tmp, manifest, embeddings, sentence_embeddings, ann_params, previous)
-        for write in extra_writers:
-            write(tmp)
-        # The manifest goes last: a folder without one was never finished.
-        (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        _fsync_tree(tmp)
-    except BaseException:
-        # A failed write (disk full, ...) leaves nothing behind; a killed one is cleaned by the next prune.
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    final = versions / manifest.version
+    if draft is None:
+        with VersionDraft(index_dir, manifest.version) as own:
+            return write_version(index_dir, manifest, passages, embeddings, extra_writers, sentence_embeddings,
+                                 ann_params, previous, own, sources)
+    tmp = draft.folder
+    write_passages(tmp, passages, sources.passage_bytes if sources is not None else None)
+    draft.save("embeddings", embeddings)
+    if sentence_embeddings is not None:
+        draft.save("sentences", sentence_embeddings)
+        # Passage i owns sentence rows starts[i]:starts[i + 1]; saved so loading needs no sentence splitting.
+        starts = sources.sentence_starts if sources is not None and sources.sentence_starts is not None \
+            else sentence_starts(passages)
+        np.save(tmp / "sentence_starts.npy", np.asarray(starts, dtype=np.int64))
+        if sources is not None and sources.sentence_keys is not None:
+            np.save(tmp / "sentence_keys.npy", np.asarray(sources.sentence_keys, dtype=np.uint64))
+    write_dense(tmp, manifest, embeddings, sentence_embeddings, ann_params, previous, sources)
+    for write in extra_writers:
+        write(tmp)
+    # The manifest goes last: a folder without one was never finished.
+    (tmp / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+    draft.arrays.clear()  # no writes through the maps after this point
+    _fsync_tree(tmp)
+    final = draft.versions / manifest.version
     os.rename(tmp, final)
-    _fsync_dir(versions)
+    _fsync_dir(draft.versions)
     return final
 
 

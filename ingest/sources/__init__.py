@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
 from ingest.articles import Article
-from ingest.sources.base import AccessHook, Skipped, Source, SourceError
+from ingest.sources.base import AccessHook, Skipped, Source, SourceError, Unchanged
 
 KINDS = ("folder", "mediawiki", "confluence", "crawl")
 
@@ -71,25 +72,48 @@ def load_sources_file(path: Path, state_dir: Path | None = None) -> list[Source]
     return sources
 
 
-def read_sources(sources: list[Source], access: AccessHook | None = None) -> tuple[list[Article], list[dict]]:
-    """Every article of every source, and the pages skipped with their reasons ({path, reason}).
+def read_sources(sources: list[Source], access: AccessHook | None = None, known: Mapping[str, dict] | None = None
+                 ) -> tuple[list[Article | Unchanged], list[dict], set[str]]:
+    """Every article of every source, the pages skipped with their reasons ({path, reason}), and the ids
+    of the articles whose groups come from access (they have none of their own).
 
     An id already taken by an earlier article is skipped. access, when given, supplies groups for
-    articles whose source knows none (issue 13's mapping file).
+    articles whose source knows none (issue 13's mapping file). known (id -> the previous manifest's
+    entry: hash, own_access, title, url, ...) lets a source that can (read_changed) yield Unchanged
+    for an article whose bytes did not change, without parsing it; its groups are resolved here as
+    for a parsed article, from the entry.
     """
-    articles: list[Article] = []
+    articles: list[Article | Unchanged] = []
     skipped: list[dict] = []
+    mapped: set[str] = set()
     seen: dict[str, str] = {}
+    hashes = {aid: e["hash"] for aid, e in (known or {}).items()}
     for source in sources:
-        for item in source.read():
+        items = source.read_changed(hashes) if hashes and hasattr(source, "read_changed") else source.read()
+        for item in items:
             if isinstance(item, Skipped):
                 skipped.append({"path": item.path, "reason": item.reason})
                 continue
             if item.id in seen:
                 skipped.append({"path": item.path, "reason": f"same article id {item.id!r} as {seen[item.id]}"})
                 continue
-            if access is not None and not item.access:
-                item = replace(item, access=tuple(access(item)))
+            if isinstance(item, Unchanged):
+                entry = known[item.id]
+                own = tuple(entry.get("own_access") or ())
+                item = replace(item, access=own or (tuple(access(_stub(item, entry))) if access is not None else ()))
+                if not own:
+                    mapped.add(item.id)
+            elif not item.access:
+                mapped.add(item.id)
+                if access is not None:
+                    item = replace(item, access=tuple(access(item)))
             seen[item.id] = item.path
             articles.append(item)
-    return articles, skipped
+    return articles, skipped, mapped
+
+
+def _stub(item: Unchanged, entry: dict) -> Article:
+    """The article as an access hook sees it (title, URL, path), from its manifest entry; no text."""
+    return Article(id=item.id, path=item.path, title=entry.get("title") or item.id, text="",
+                   content_hash=item.content_hash, url=entry.get("url"), publisher=entry.get("publisher"),
+                   date=entry.get("date"), tags=tuple(entry.get("tags") or ()), source=entry.get("source") or "folder")

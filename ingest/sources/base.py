@@ -20,7 +20,18 @@ class Skipped:
     reason: str
 
 
-Item = Union[Article, Skipped]
+@dataclass(frozen=True)
+class Unchanged:
+    """An article whose bytes hash as the previous version recorded: it is not parsed again, its passages are
+    reused. Only sources that offer read_changed yield it; read_sources resolves its access groups."""
+
+    id: str
+    path: str
+    content_hash: str
+    access: tuple[str, ...] = ()
+
+
+Item = Union[Article, Skipped, Unchanged]
 # Issue 13's hook: groups for an article the source itself knows no groups for (a mapping file
 # from title / URL / path pattern to groups). Applied by ingest.sources.read_sources.
 AccessHook = Callable[[Article], tuple[str, ...]]

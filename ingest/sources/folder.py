@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
-from ingest.articles import ArticleError, list_article_files, read_article
-from ingest.sources.base import Item, Skipped, SourceError
+from ingest.articles import ArticleError, article_id, content_hash, list_article_files, read_article
+from ingest.sources.base import Item, Skipped, SourceError, Unchanged
 
 
 @dataclass
@@ -19,10 +19,23 @@ class FolderSource:
 
     def read(self) -> Iterator[Item]:
         """Each article file read, or Skipped with the reason."""
+        return self.read_changed({})
+
+    def read_changed(self, known: Mapping[str, str]) -> Iterator[Item]:
+        """As read, but a file whose id and bytes' hash are in known (id -> hash) is only hashed: Unchanged."""
         folder = Path(self.location)
         if not folder.is_dir():
             raise SourceError(f"corpus folder {folder} does not exist")
         for path in list_article_files(folder):
+            aid = article_id(path, folder) if known else None
+            if aid in known:
+                try:
+                    digest = content_hash(path.read_bytes())
+                except OSError:
+                    digest = None  # read_article says why
+                if digest == known[aid]:
+                    yield Unchanged(aid, path.relative_to(folder).as_posix(), digest)
+                    continue
             try:
                 yield read_article(path, folder)
             except ArticleError as exc:

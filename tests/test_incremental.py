@@ -1,0 +1,167 @@
+"""Incremental builds equal full builds: same passages, vectors, BM25 files and rankings; reuse is by rows."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+import ingest.sources.folder as folder
+from ingest import ann, articles
+from ingest.access import AccessMap
+from ingest.ann import AnnParams
+from ingest.lexical import LEXICAL_PARAMS, analyze, analyze_terms, build_lexical, lexical_scores
+from ingest.pipeline import build_index
+from ingest.store import load_version
+from search.evaluation import load_questions
+from search.index import SearchIndex
+from search.searcher import MODES, Searcher
+from tests.conftest import CORPUS, DATA, DRIFT_ARTICLE
+
+
+def _edit(corpus: Path) -> None:
+    """One article added, one changed in one sentence, one removed."""
+    (corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
+    path = corpus / "tenyks-ml-vs-mlops-engineer.txt"
+    text = path.read_text(encoding="utf-8")
+    assert "rollback" in text
+    path.write_text(text.replace("rollback", "roll-back", 1), encoding="utf-8")
+    (corpus / "mle-vs-mlops-fine-line.md").unlink()
+
+
+def _full_build_beside(corpus: Path, incremental: Path, target: Path, embedder, **kw) -> Path:
+    """A full build of corpus into target, its vectors from a copy of incremental's cache (so the encoder
+    cannot make them differ by a rounding, and every difference is the build's)."""
+    shutil.copytree(incremental / "cache", target / "cache")
+    summary = build_index(corpus, target, embedder, **kw)
+    assert summary.full_rebuild and summary.passages["embedded"] == 0 and summary.sentences["embedded"] == 0
+    return target
+
+
+def _same_lexical(a: Path, b: Path) -> None:
+    for field in ("text", "section", "title"):
+        for name in ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy",
+                     "doc_terms.indptr.npy", "doc_terms.indices.npy", "doc_terms.counts.npy"):
+            assert np.array_equal(np.load(a / "lexical" / field / name), np.load(b / "lexical" / field / name)), name
+        for name in ("vocab.index.json", "doc_terms.vocab.json"):
+            assert (a / "lexical" / field / name).read_text() == (b / "lexical" / field / name).read_text(), name
+
+
+def test_incremental_build_ranks_exactly_like_a_full_build(copy_corpus, tmp_path, embedder):
+    inc = tmp_path / "inc"
+    build_index(copy_corpus, inc, embedder)
+    _edit(copy_corpus)
+    summary = build_index(copy_corpus, inc, embedder)
+    assert not summary.full_rebuild
+    assert summary.articles == {"added": 1, "changed": 1, "removed": 1, "unchanged": 3, "skipped": 0}
+    # only the edited passage and the new article's passages (and their new sentences) were embedded
+    assert 0 < summary.passages["embedded"] <= 4
+    full = _full_build_beside(copy_corpus, inc, tmp_path / "full", embedder)
+
+    a, b = load_version(inc), load_version(full)
+    assert [p.to_dict() for p in a.passages] == [p.to_dict() for p in b.passages]
+    # the reused rows' bytes and columns were copied from the previous table, not encoded again: same files
+    for name in ("passages.jsonl", "passages.offsets.npy", "passages.article.npy", "passages.articles.json",
+                 "passages.hash.npy", "passages.roles.npy"):
+        assert (a.path / name).read_bytes() == (b.path / name).read_bytes(), name
+    assert np.array_equal(a.embeddings, b.embeddings)
+    assert np.array_equal(a.sentence_embeddings, b.sentence_embeddings)
+    assert np.array_equal(a.sentence_starts, b.sentence_starts)
+    assert np.array_equal(np.load(a.path / "sentence_keys.npy"), np.load(b.path / "sentence_keys.npy"))
+    _same_lexical(a.path, b.path)
+    assert a.manifest.articles == b.manifest.articles
+
+    ours, theirs = (Searcher(SearchIndex.load(d), embedder) for d in (inc, full))
+    for q in load_questions(DATA / "questions.jsonl")[:40]:
+        for mode in MODES:
+            x, y = ours.search(q.question, 10, mode).hits, theirs.search(q.question, 10, mode).hits
+            assert [(h.passage.id, h.score) for h in x] == [(h.passage.id, h.score) for h in y], (q.question, mode)
+
+
+def test_unchanged_files_are_not_parsed_and_keep_their_mapped_groups(copy_corpus, tmp_path, embedder, monkeypatch):
+    rules = tmp_path / "access.yaml"
+    rules.write_text('- title: "*MLOps*"\n  groups: [staff]\n', encoding="utf-8")
+    index = tmp_path / "index"
+    build_index(copy_corpus, index, embedder, access=AccessMap.load(rules))
+    before = load_version(index).manifest.articles
+    assert any(e["access"] == ["staff"] for e in before.values())
+
+    parsed = []
+
+    def read_article(path, root):
+        parsed.append(path.name)
+        return articles.read_article(path, root)
+
+    monkeypatch.setattr(folder, "read_article", read_article)
+    (copy_corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
+    build_index(copy_corpus, index, embedder, access=AccessMap.load(rules))
+    assert parsed == ["drift.md"]  # the five unchanged files were only hashed
+    after = load_version(index).manifest.articles
+    assert {a: e["access"] for a, e in after.items() if a != "drift"} == {a: e["access"] for a, e in before.items()}
+
+    # a changed access map applies to unchanged articles too, without parsing them
+    rules.write_text('- title: "*"\n  groups: [everyone]\n', encoding="utf-8")
+    build_index(copy_corpus, index, embedder, access=AccessMap.load(rules))
+    assert {e["access"][0] for e in load_version(index).manifest.articles.values()} == {"everyone"}
+
+
+def test_incremental_ivf_reuses_each_rows_list_and_equals_adding_every_row(small_corpus, tmp_path, embedder):
+    params = AnnParams(kind="ivf")
+    index = tmp_path / "index"
+    build_index(small_corpus, index, embedder, ann_params=params)
+    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
+    summary = build_index(small_corpus, index, embedder, ann_params=params)
+    files = load_version(index)
+    described = files.manifest.ann["sentences"]
+    assert described["trained_reused"] is True
+    new_sentences = summary.sentences["total"] - load_version(index, sorted(
+        p.name for p in (index / "versions").iterdir())[0]).manifest.sentences
+    assert described["assigned"] == new_sentences > 0  # only the new article's sentences met the quantiser
+    for name, vectors in (("dense", files.embeddings), ("sentences", files.sentence_embeddings)):
+        trained = ann.load_trained(files.path, name)
+        rebuilt, _, _, lists = ann.build(np.asarray(vectors), "ivf", params, trained)
+        assert np.array_equal(lists, ann.load_lists(files.path, name))
+        saved = faiss.read_index(str(files.path / f"{name}.faiss"))
+        assert np.array_equal(faiss.serialize_index(saved), faiss.serialize_index(rebuilt))
+
+
+def test_vectorised_bm25_equals_bm25s_on_the_corpus():
+    texts = [p.text for p in _corpus_passages()] + ["", "the and of", "Café naïve résumé, MLOps's"]
+    ours = build_lexical(texts)
+    theirs = bm25s.BM25(method=LEXICAL_PARAMS["method"], k1=LEXICAL_PARAMS["k1"], b=LEXICAL_PARAMS["b"])
+    tokens = analyze(texts)
+    theirs.index(tokens, show_progress=False)
+    assert set(ours.vocab_dict) == set(theirs.vocab_dict)
+    terms = analyze_terms(texts)
+    for i, row in enumerate(tokens):
+        got = {terms.vocab[j]: int(c) for j, c in zip(terms.matrix[i].indices, terms.matrix[i].data)}
+        assert got == dict(Counter(row))
+    for q in [q.question for q in load_questions(DATA / "questions.jsonl")]:
+        tk = analyze([q])[0]
+        assert np.array_equal(lexical_scores(ours, tk), lexical_scores(theirs, tk)), q
+
+
+def _corpus_passages():
+    from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+    from ingest.tokens import tiktoken_counter
+
+    limits = TokenLimits(tiktoken_counter(), 200)
+    return [p for path in articles.list_article_files(CORPUS)
+            for p in chunk_article(articles.read_article(path, CORPUS), ChunkingParams(), limits)]
+
+
+def test_chunking_in_worker_processes_gives_the_same_passages(monkeypatch, embedder):
+    from ingest import chunk_pool
+    from ingest.chunking import ChunkingParams, TokenLimits
+    from ingest.tokens import tiktoken_counter
+
+    docs = [articles.read_article(p, CORPUS) for p in articles.list_article_files(CORPUS)] * 3
+    limits = TokenLimits(tiktoken_counter(), 200, embedder.count_tokens, embedder.max_tokens)
+    serial = chunk_pool.chunk_articles(docs, ChunkingParams(), limits, workers=1)
+    monkeypatch.setattr(chunk_pool, "MIN_ARTICLES_PER_WORKER", 1)
+    assert chunk_pool.chunk_articles(docs, ChunkingParams(), limits, workers=2) == serial
+    assert sum(len(p) for p in serial) > 100
