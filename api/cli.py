@@ -121,7 +121,7 @@ def _searcher(index: Optional[Path]):
 
     s = _settings(index_dir=index)
     try:
-        idx = SearchIndex.load(s.index_dir, s.model)
+        idx = SearchIndex.load(s.index_dir, s.model, nprobe=s.index_nprobe)
         roles = s.role_config()
     except (StoreError, RolesError) as exc:
         _fail(str(exc))

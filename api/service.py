@@ -39,7 +39,7 @@ class Service:
 
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
-        index = SearchIndex.load(self.settings.index_dir, self.settings.model, version)
+        index = SearchIndex.load(self.settings.index_dir, self.settings.model, version, self.settings.index_nprobe)
         searcher = Searcher(index, self.embedder, self.settings.search_config(), self.settings.role_config())
         with self._lock:
             self.searcher = searcher

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Dense index type: "auto" is exact scoring below index_exact_below rows, IVF-SQ8 above (docs/performance.md).
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = "auto"
     index_exact_below: int = Field(AnnParams.exact_below, ge=0)
+    # IVF lists a query visits: written into new versions' manifests, and when set, also overrides the
+    # served version's own value (a recall/latency trade-off that needs no rebuild).
+    index_nprobe: int | None = Field(None, ge=1)
 
     # Index lifecycle: hot reload, admin reindex, embedding cache.
     reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
@@ -131,7 +134,8 @@ class Settings(BaseSettings):
 
     def ann_params(self) -> AnnParams:
         """Which dense index type builds make (by size, or forced)."""
-        return AnnParams(kind=self.index_type, exact_below=self.index_exact_below)
+        return AnnParams(kind=self.index_type, exact_below=self.index_exact_below,
+                         ivf_nprobe=self.index_nprobe or AnnParams.ivf_nprobe)
 
     def chunking(self) -> ChunkingParams:
         """The chunking parameters these settings ask for."""

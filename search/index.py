@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -58,8 +58,12 @@ class SearchIndex:
         return self.manifest.articles
 
     @classmethod
-    def load(cls, index_dir: Path, model: str | None = None, version: str | None = None) -> "SearchIndex":
-        """Load the published version (or the one named), refusing one built with another model."""
+    def load(cls, index_dir: Path, model: str | None = None, version: str | None = None,
+             nprobe: int | None = None) -> "SearchIndex":
+        """Load the published version (or the one named), refusing one built with another model.
+
+        nprobe overrides the IVF lists a query visits (the version's own, from its manifest, otherwise).
+        """
         files = load_version(Path(index_dir), version, model)
         lexical = None
         if files.manifest.lexical is not None:
@@ -83,4 +87,5 @@ class SearchIndex:
             starts = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=len(files.passages)))])
         return cls(files.manifest, files.passages, files.dense, lexical, files.path, files.embeddings,
                    files.sentence_embeddings, owners, files.sentence_index,
-                   (files.kind("passages"), files.kind("sentences")), files.ann_params(), starts)
+                   (files.kind("passages"), files.kind("sentences")),
+                   replace(files.ann_params(), ivf_nprobe=nprobe) if nprobe else files.ann_params(), starts)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import ann
 from ingest.ann import AnnParams
 from ingest.pipeline import build_index
 from ingest.store import load_version, new_version_id, publish, write_version
@@ -72,6 +73,19 @@ def test_memory_mapped_ivf_version_answers_and_filters(corpus_index, corpus_sear
     others = np.array([p.article_id != article for p in index.passages])
     filtered = searcher.search("who owns model rollback?", k=5, allow=others).hits
     assert len(filtered) == 5 and all(h.passage.article_id != article for h in filtered)
+
+
+def test_nprobe_set_at_load_overrides_the_versions_own(corpus_index, corpus_searcher, tmp_path):
+    _forced(corpus_index, tmp_path / "ivf", "ivf")
+    own = SearchIndex.load(tmp_path / "ivf")
+    narrow = SearchIndex.load(tmp_path / "ivf", nprobe=1)
+    assert own.ann_params.ivf_nprobe == AnnParams().ivf_nprobe and narrow.ann_params.ivf_nprobe == 1
+    assert own.dense.nlist > 1  # so one list is not all of them
+    query = corpus_searcher.embedder.encode_query("who owns model rollback?")[0]
+    n = len(own.passages)
+    # The version's own nprobe visits every list of this small index; nprobe 1 only the nearest one.
+    assert len(ann.search(own.dense, "ivf", own.ann_params, query, n)) == n
+    assert 0 < len(ann.search(narrow.dense, "ivf", narrow.ann_params, query, n)) < n
 
 
 def test_incremental_ivf_build_reuses_the_trained_quantiser(small_corpus, tmp_path, embedder):
