@@ -12,7 +12,6 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -29,9 +28,16 @@ COMMON_SHARE = 1 / 32  # LexicalIndex.top: a term in more of the passages than t
 _POOL_MAX = 4  # LexicalIndex.top: accumulator sets kept for reuse (13 MB a set at 1M passages, 3 fields)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
+    """This thread's stemmer: a PyStemmer object is not thread-safe (it keeps a word cache and a work
+    buffer), and requests analyse queries and highlights in several threads at once."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
 
 
 # bm25s.tokenize's own analysis (its defaults: lower-case, scikit-learn's token pattern), done here without

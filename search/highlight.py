@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 from ingest.lexical import analyze
@@ -31,21 +30,16 @@ def query_terms(query: str, idf: Callable[[list[str]], Mapping[str, float]] | No
     return {t: weights.get(t, 1.0) for t in terms}
 
 
-@lru_cache(maxsize=8192)
-def _sentences(text: str) -> tuple[tuple[tuple[int, int], ...], tuple[frozenset[str], ...]]:
-    """A passage's sentence spans and each sentence's analysed terms: the same for every query, so kept."""
-    spans = tuple(sentence_spans(text))
-    return spans, tuple(frozenset(tokens) for tokens in analyze([text[s:e] for s, e in spans]))
-
-
 def best_sentence(terms: Mapping[str, float], text: str) -> Highlight:
     """The sentence of text sharing the most weighted terms (see query_terms)."""
     return best_sentences(terms, [text])[0]
 
 
 def best_sentences(terms: Mapping[str, float], texts: Sequence[str]) -> list[Highlight]:
-    """best_sentence of each text (each passage's sentences analysed once per process, see _sentences)."""
-    return [_pick(terms, text, *_sentences(text)) for text in texts]
+    """best_sentence of each text, with one call to the analyser for all their sentences."""
+    spans = [sentence_spans(text) for text in texts]
+    tokens = iter(analyze([text[s:e] for text, sp in zip(texts, spans) for s, e in sp]) if any(spans) else [])
+    return [_pick(terms, text, sp, [frozenset(next(tokens)) for _ in sp]) for text, sp in zip(texts, spans)]
 
 
 def _pick(terms: Mapping[str, float], text: str, spans: Sequence[tuple[int, int]],
