@@ -49,7 +49,9 @@ def _pick(terms: Mapping[str, float], text: str, spans: Sequence[tuple[int, int]
         return Highlight(text, 0, len(text))
 
     def score(tokens: frozenset[str]) -> float:
-        return sum(terms[t] for t in terms.keys() & tokens)
+        # In the query's term order: a set's order follows string hashes, which change per process, and a float
+        # sum in another order can break a tie between two sentences the other way.
+        return sum(w for t, w in terms.items() if t in tokens)
 
     scores = [score(tokens) for tokens in sentences]
     best = max(range(len(spans)), key=lambda i: (scores[i], -i))

@@ -96,7 +96,7 @@ def test_highlights_of_all_hits_at_once_equal_each_analysed_alone(corpus_searche
             if not spans:
                 assert got == (text, 0, len(text))
                 continue
-            scores = [sum(terms[t] for t in terms.keys() & set(analyze([text[s:e]])[0])) for s, e in spans]
+            scores = [sum(w for t, w in terms.items() if t in set(analyze([text[s:e]])[0])) for s, e in spans]
             best = max(range(len(spans)), key=lambda i: (scores[i], -i))
             start, end = spans[best]
             if len(text[start:end].split()) < 6 and best + 1 < len(spans):
