@@ -50,7 +50,12 @@ _STOPWORDS = frozenset(STOPWORDS_EN_PLUS)  # LEXICAL_PARAMS["stopwords"]: "en_pl
 def analyze(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stop-worded, stemmed tokens: the same analysis for passages and queries."""
     stem = _stemmer().stemWords
-    return [stem([t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]) for text in texts]
+    return [stem(_words(text)) for text in texts]
+
+
+def _words(text: str) -> list[str]:
+    """The lower-cased, stop-worded words of text, before stemming (what analyze and builds share)."""
+    return [t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS]
 
 
 def build_lexical(texts: Sequence[str]) -> bm25s.BM25:
@@ -60,7 +65,7 @@ def build_lexical(texts: Sequence[str]) -> bm25s.BM25:
 
 def analyze_terms(texts: Sequence[str]) -> DocTerms:
     """Term counts of texts under the analysis queries get (analyze)."""
-    return analyze_corpus(texts, LEXICAL_PARAMS["stopwords"], _stemmer())
+    return analyze_corpus(texts, _words, _stemmer())
 
 
 @dataclass(frozen=True)

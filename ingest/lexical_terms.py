@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import bm25s
 import numpy as np
 import scipy.sparse as sp
-from bm25s.tokenization import _infer_stopwords
 
-_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall  # bm25s.tokenize's token_pattern
 _FILES = ("indptr", "indices", "counts")
 _SCORE_BLOCK = 4_000_000  # (passage, term) entries scored per step
 EMPTY_PLACEHOLDER = "\x00empty"  # bm25s cannot index a corpus without terms: one placeholder in row 0
@@ -41,17 +38,16 @@ class DocTerms:
         return int(self.matrix.shape[0])
 
 
-def analyze_corpus(texts: Sequence[str], stopwords: str, stemmer) -> DocTerms:
-    """The term counts of texts, with the analysis of lexical.analyze (bm25s.tokenize: lower case,
-    bm25s's word pattern, stop words dropped, stems); each distinct text is analysed once."""
+def analyze_corpus(texts: Sequence[str], split: Callable[[str], list[str]], stemmer) -> DocTerms:
+    """The term counts of texts: split(text) gives a text's words (lexical._words, the split analyze uses),
+    stemmer stems them; each distinct text is analysed once, each distinct word stemmed once."""
     distinct: dict[str, int] = {}
     inverse = np.fromiter((distinct.setdefault(t, len(distinct)) for t in texts), dtype=np.int64, count=len(texts))
-    stop = set(_infer_stopwords(stopwords))
     words: dict[str, int] = {}
     flat: list[int] = []
     lengths = np.zeros(len(distinct), dtype=np.int64)
     for row, text in enumerate(distinct):
-        ids = [words.setdefault(w, len(words)) for w in _SPLIT(text.lower()) if w not in stop]
+        ids = [words.setdefault(w, len(words)) for w in split(text)]
         lengths[row] = len(ids)
         flat.extend(ids)
     stems = stemmer.stemWords(list(words)) if words else []
