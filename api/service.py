@@ -6,12 +6,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ingest.store import StoreError, current_version
-
-from api.settings import Settings
-from ingest.embedding import Embedder
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.encoder.base import Encoder
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import Searcher
+from rolesearch.settings import Settings
+from rolesearch.store.manifest import StoreError, current_version
 
 
 class IndexUnavailable(Exception):
@@ -27,7 +26,7 @@ class Service:
     """
 
     settings: Settings
-    embedder: Embedder
+    embedder: Encoder
     searcher: Searcher | None = None
     load_error: str | None = None
     loaded_at: float | None = None  # Unix time the served searcher was swapped in

@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import ann  # noqa: E402
-from ingest.ann import AnnParams  # noqa: E402
+from rolesearch.store import ann  # noqa: E402
+from rolesearch.store.ann import AnnParams  # noqa: E402
 
 
 def cpu_ms(fn, queries: np.ndarray, repeat: int = 2) -> float:
@@ -51,14 +51,15 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from bench.scale import queries_from, source_sentences
-    from ingest.embedding import DEFAULT_BACKEND, EmbedderSpec
-    from ingest.store import load_version
+    from rolesearch.encoder.base import DEFAULT_BACKEND
+    from rolesearch.encoder.spec import EncoderSpec
+    from rolesearch.store.versions import load_version
 
     faiss.omp_set_num_threads(1)
     threadpool_limits(1, user_api="blas")
     files = load_version(args.index)
     vectors = files.sentence_embeddings if files.sentence_embeddings is not None else files.embeddings
-    embedder = EmbedderSpec(backend=DEFAULT_BACKEND, threads=1).load()
+    embedder = EncoderSpec(backend=DEFAULT_BACKEND, threads=1).load()
     queries = np.concatenate([embedder.encode_query(q) for q in queries_from(source_sentences(3000), args.queries)])
     params = AnnParams(ivf_nprobe=args.nprobe)
     rows_out = []

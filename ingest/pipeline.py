@@ -9,23 +9,24 @@ from typing import Callable
 
 import numpy as np
 
-from ingest.ann import AnnParams
-from ingest.articles import Article
-from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
-from ingest.chunk_pool import chunk_articles
-from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits
-from ingest.embedding import Embedder
-from ingest.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
-from ingest.roles import RoleConfig, with_roles
-from ingest.rows import PassageRows, article_rows, fill_missing, gather, plan_rows, sequential
-from ingest.sources import read_sources
-from ingest.sources.base import AccessHook, Source, Unchanged
-from ingest.sources.folder import FolderSource
-from ingest.store import (
-    IndexFiles, IndexNotFound, Manifest, RowSources, StoreError, VersionDraft, build_lock, load_version,
-    new_version_id, now_iso, publish, read_manifest, write_version,
-)
-from ingest.tokens import tiktoken_counter
+from rolesearch.encoder.base import Encoder
+from rolesearch.ingest.articles import Article
+from rolesearch.ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
+from rolesearch.ingest.chunk_pool import chunk_articles
+from rolesearch.ingest.chunking import ChunkingError, ChunkingParams, TokenLimits
+from rolesearch.ingest.roles import with_roles
+from rolesearch.ingest.rows import PassageRows, article_rows, fill_missing, gather, plan_rows, sequential
+from rolesearch.ingest.sources import read_sources
+from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
+from rolesearch.ingest.sources.folder import FolderSource
+from rolesearch.ingest.tokens import tiktoken_counter
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
+from rolesearch.store.manifest import IndexNotFound, Manifest, StoreError, new_version_id, now_iso, read_manifest
+from rolesearch.store.passage import Passage
+from rolesearch.store.publish import RowSources, VersionDraft, build_lock, publish, write_version
+from rolesearch.store.roles import RoleConfig
+from rolesearch.store.versions import IndexFiles, load_version
 
 ProgressFn = Callable[[int, int], None]
 PhaseFn = Callable[[str], None]  # "waiting", "reading", "embedding", "writing", "publishing"
@@ -36,7 +37,7 @@ class BuildSummary:
     """What a build did, as printed by `rolesearch ingest --json`.
 
     articles: {added, changed, removed, unchanged, skipped}; passages: {embedded, reused, total};
-    sentences: {embedded, total} (the passages' sentence vectors, see ingest.sentence_vectors);
+    sentences: {embedded, total} (the passages' sentence vectors, see store.sentences);
     skipped lists each file not indexed with its reason; renamed pairs a removed id with an added
     one whose file bytes are identical (its vectors are all reused).
     """
@@ -58,7 +59,7 @@ class BuildSummary:
 def build_index(
     corpus_dir: Path | None,
     index_dir: Path,
-    embedder: Embedder,
+    embedder: Encoder,
     params: ChunkingParams = ChunkingParams(),
     progress: bool = False,
     on_progress: ProgressFn | None = None,
@@ -260,7 +261,7 @@ def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, i
     return out
 
 
-def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:
+def _previous(index_dir: Path, embedder: Encoder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:
     """The published version when its vectors and passages can be reused, with why or why not."""
     try:
         previous = load_version(index_dir)
@@ -281,7 +282,7 @@ def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tu
     return previous, "incremental build: only new or changed passages are embedded"
 
 
-def _vectors(embedder: Embedder) -> str:
+def _vectors(embedder: Encoder) -> str:
     """The embedder's vector space (model, plus "#int8-f<export format>" for a quantised encoder): what cached vectors must match."""
     return getattr(embedder, "vectors", embedder.name)
 

@@ -20,7 +20,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from ingest.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, load_terms, save_terms
+from rolesearch.store.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, load_terms, save_terms
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)

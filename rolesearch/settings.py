@@ -11,14 +11,15 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ingest.access import AccessMap
-from ingest.ann import AnnParams
-from ingest.cache import DEFAULT_MAX_ENTRIES
-from ingest.chunking import ChunkingParams
-from ingest.embedding import DEFAULT_BACKEND, DEFAULT_MODEL, Embedder, EmbedderSpec
-from ingest.roles import RoleConfig
-from search.answers import AnswerConfig
-from search.searcher import SearchConfig
+from rolesearch.encoder.base import DEFAULT_BACKEND, DEFAULT_MODEL, Encoder
+from rolesearch.encoder.spec import EncoderSpec
+from rolesearch.ingest.access import AccessMap
+from rolesearch.ingest.cache import DEFAULT_MAX_ENTRIES
+from rolesearch.ingest.chunking import ChunkingParams
+from rolesearch.search.answers import AnswerConfig
+from rolesearch.search.searcher import SearchConfig
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.roles import RoleConfig
 
 
 class Settings(BaseSettings):
@@ -123,12 +124,12 @@ class Settings(BaseSettings):
             return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
         return v
 
-    def embedder_spec(self) -> EmbedderSpec:
+    def embedder_spec(self) -> EncoderSpec:
         """How to load the model these settings ask for (in this process or in a worker)."""
-        return EmbedderSpec(self.model, self.device, self.batch_size, self.backend,
+        return EncoderSpec(self.model, self.device, self.batch_size, self.backend,
                             onnx_cache=str(self.onnx_cache) if self.onnx_cache else None)
 
-    def embedder(self) -> Embedder:
+    def embedder(self) -> Encoder:
         """The model these settings ask for, loaded."""
         return self.embedder_spec().load()
 
@@ -157,7 +158,7 @@ class Settings(BaseSettings):
 
     def sources(self, specs: list[str] | None = None) -> list | None:
         """The sources to ingest: specs (`KIND:LOCATION`), else the sources file, else None (the folder corpus)."""
-        from ingest.sources import load_sources_file, parse_source
+        from rolesearch.ingest.sources import load_sources_file, parse_source
 
         state_dir = self.index_dir / "cache"  # the crawl's validators live beside the embedding cache
         if specs:
