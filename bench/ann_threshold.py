@@ -5,7 +5,7 @@
 Rows are the first N sentence vectors of a built version (real encoder vectors of bench/scale.py's
 generated text, or of any index), queries are bench/scale.py's 200 queries encoded by the real model.
 Per size it prints the CPU ms a query of: exact scoring as the searcher does it (one product over
-all rows, then the top k by argpartition), FAISS's flat search, and IVF-SQ8 built as ingest/ann.py
+all rows, then the top k by argpartition), FAISS's flat search, and IVF-SQ8 built as store/ann.py
 builds it (nlist by ivf_lists, searched at nprobe), with the share of the exact top 10 among the IVF's
 k candidates (what the searcher's exact rescoring can recover).
 One thread for FAISS and BLAS, as the server runs. k = 300: what a query asks of the sentence

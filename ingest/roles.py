@@ -1,6 +1,6 @@
 """Which roles a passage attributes its duties to: the role its section is about, and the roles its sentences name as subject.
 
-The roles and their aliases are configuration (ingest/roles.yaml by default), so an article about
+The roles and their aliases are configuration (store/roles.yaml by default), so an article about
 another role needs a new entry there and a re-ingest, not a release.
 """
 

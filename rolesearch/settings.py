@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     reload_interval: float = Field(1.0, ge=0.0, description="Seconds between checks of index/CURRENT; 0 turns hot reload off")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /admin/*; unset turns them off")
     cache_max_entries: int = Field(DEFAULT_MAX_ENTRIES, ge=0, description="Vectors kept in the embedding cache")
-    roles_file: Path | None = None  # None: the packaged ingest/roles.yaml
+    roles_file: Path | None = None  # None: the packaged store/roles.yaml
     # A YAML list of sources to ingest (docs/sources.md); None: the folder corpus_dir.
     sources_file: Path | None = None
     answer_passages: int = Field(5, ge=1, le=50)  # top hits an answer aggregates roles over

@@ -1,4 +1,5 @@
-"""The index on disk: versioned, self-describing, published by an atomic pointer swap.
+"""Reading versions: one loaded whole and checked against its manifest, the kept ones listed, one published again
+(rollback). The index on disk is versioned, self-describing and published by an atomic pointer swap:
 
     index/
       CURRENT                 the published version id (replaced by rename, never edited)
