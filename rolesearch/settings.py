@@ -17,7 +17,8 @@ from rolesearch.ingest.access import AccessMap
 from rolesearch.ingest.cache import DEFAULT_MAX_ENTRIES
 from rolesearch.ingest.chunking import ChunkingParams
 from rolesearch.search.answers import AnswerConfig
-from rolesearch.search.searcher import SearchConfig
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import SearchConfig, Searcher
 from rolesearch.store.ann import AnnParams
 from rolesearch.store.roles import RoleConfig
 
@@ -212,5 +213,15 @@ class Settings(BaseSettings):
         return AccessMap.load(self.access_map_file) if self.access_map_file is not None else AccessMap()
 
     def role_config(self) -> RoleConfig:
-        """The roles and aliases to attribute at ingest."""
+        """The roles and aliases to attribute at ingest (and that recognise ownership questions)."""
         return RoleConfig.load(self.roles_file)
+
+    def open_searcher(self, encoder: Encoder | None = None, index_dir: Path | None = None,
+                      version: str | None = None) -> Searcher:
+        """The served searcher: the published (or named) version, these ranking knobs and roles; StoreError, RolesError.
+
+        Without encoder, self.embedder() is loaded last, so a missing index or a bad roles file fails before the model loads.
+        """
+        index = SearchIndex.load(index_dir or self.index_dir, self.model, version, nprobe=self.index_nprobe)
+        roles = self.role_config()
+        return Searcher(index, encoder if encoder is not None else self.embedder(), self.search_config(), roles)

@@ -1,4 +1,4 @@
-"""Settings: defaults taken from the dataclasses the code runs with, and the documented table."""
+"""Settings: defaults taken from the dataclasses the code runs with, the documented table, and the served searcher."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rolesearch.search.answers import AnswerConfig
 from rolesearch.search.searcher import SearchConfig
 from rolesearch.settings import Settings
 from rolesearch.store.ann import AnnParams
+from rolesearch.store.manifest import StoreError
 
 OPERATIONS = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 
@@ -42,6 +43,27 @@ def test_nprobe_unset_builds_with_the_default_and_set_overrides(clean_env):
     assert Settings().index_nprobe is None
     assert Settings().ann_params().ivf_nprobe == AnnParams.ivf_nprobe
     assert Settings(index_nprobe=7).ann_params().ivf_nprobe == 7
+
+
+def test_open_searcher_serves_the_versions_own_nprobe_unless_set(clean_env, small_corpus, tmp_path, embedder):
+    from rolesearch.ingest.pipeline import build_index
+
+    index_dir = tmp_path / "index"
+    build_index(small_corpus, index_dir, embedder, ann_params=Settings(index_nprobe=7).ann_params())
+    own = Settings(index_dir=index_dir).open_searcher(embedder)
+    assert own.index.ann_params.ivf_nprobe == 7
+    assert own.config == SearchConfig() and own.embedder is embedder
+    assert Settings(index_dir=index_dir, index_nprobe=3).open_searcher(embedder).index.ann_params.ivf_nprobe == 3
+    assert Settings(alpha=0.3).open_searcher(embedder, index_dir=index_dir).config.alpha == 0.3
+
+
+def test_open_searcher_fails_before_loading_the_model(clean_env, tmp_path, monkeypatch):
+    def no_model(self):
+        raise AssertionError("the model was loaded for an index that cannot be served")
+
+    monkeypatch.setattr(Settings, "embedder", no_model)
+    with pytest.raises(StoreError):
+        Settings(index_dir=tmp_path / "none").open_searcher()
 
 
 def test_dead_settings_gone_and_threads_variable_kept(clean_env, monkeypatch):
