@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 
 from rolesearch.encoder.base import Encoder
-from rolesearch.search.index import SearchIndex
 from rolesearch.search.searcher import Searcher
 from rolesearch.settings import Settings
 from rolesearch.store.manifest import StoreError, current_version
@@ -38,8 +37,7 @@ class Service:
 
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
-        index = SearchIndex.load(self.settings.index_dir, self.settings.model, version, self.settings.index_nprobe)
-        searcher = Searcher(index, self.embedder, self.settings.search_config(), self.settings.role_config())
+        searcher = self.settings.open_searcher(self.embedder, version=version)
         with self._lock:
             self.searcher = searcher
             self.load_error = None

@@ -95,11 +95,10 @@ def main() -> None:
     ap.add_argument("--scifact", type=Path, default=None, help="BEIR SciFact folder: also nDCG@10 on its test split")
     ap.add_argument("--only", default="", help="comma-separated substrings of the configuration names to run")
     args = ap.parse_args()
-    s = Settings()
-    served = s.search_config()
-    embedder = MemoEmbedder(s.embedder())
-    index = SearchIndex.load(args.index or s.index_dir, s.model)
-    roles = s.role_config()
+    # The served searcher's index, model, roles and knobs; each configuration below replaces only the knobs.
+    base = Settings().open_searcher(index_dir=args.index)
+    index, roles, served = base.index, base.roles, base.config
+    embedder = MemoEmbedder(base.embedder)
     questions = load_questions(args.questions)
     halves = {h: [q for q in questions if q.split == h] for h in ("tuning", "heldout")}
     beir = None

@@ -13,12 +13,12 @@ import tempfile
 from pathlib import Path
 
 from rolesearch.cli.beir import beir_index
-from rolesearch.encoder.base import Encoder
 from rolesearch.ingest.beir import default_cache_dir, load_beir
 from rolesearch.search.beir import DEPTH
 from rolesearch.search.fusion import ranked
 from rolesearch.search.metrics import evaluate_rankings
 from rolesearch.search.searcher import SearchConfig, Searcher, fuse
+from rolesearch.settings import Settings
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     if args.split == "test":
         raise SystemExit("tune on train; the test split is for reporting")
     data = load_beir(args.beir, args.split)
-    embedder = Encoder()
+    embedder = Settings().embedder()  # ROLESEARCH_MODEL and ROLESEARCH_BACKEND as everywhere else
     weights = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # sentence_weight: 0 ignores the sentence vectors
     with tempfile.TemporaryDirectory() as tmp:
         index = beir_index(data, Path(tmp) / "index", embedder, default_cache_dir())

@@ -11,18 +11,14 @@ from rolesearch.cli.app import app, fail, settings_from
 
 
 def searcher_or_exit(index: Optional[Path]):
-    from rolesearch.search.index import SearchIndex
-    from rolesearch.search.searcher import Searcher
+    """The served searcher (Settings.open_searcher), index_dir from --index; an unusable index or roles file exits 1."""
     from rolesearch.store.manifest import StoreError
     from rolesearch.store.roles import RolesError
 
-    s = settings_from(index_dir=index)
     try:
-        idx = SearchIndex.load(s.index_dir, s.model, nprobe=s.index_nprobe)
-        roles = s.role_config()
+        return settings_from(index_dir=index).open_searcher()
     except (StoreError, RolesError) as exc:
         fail(str(exc))
-    return Searcher(idx, s.embedder(), s.search_config(), roles)
 
 
 def _allow(searcher, req, groups: list[str]):
