@@ -21,6 +21,18 @@ def searcher_or_exit(index: Optional[Path]):
         fail(str(exc))
 
 
+def _request(**fields):
+    """The command's options as the HTTP API's SearchRequest, with its limits; bad ones exit 2 with the reasons."""
+    from pydantic import ValidationError
+
+    from rolesearch.api.models import SearchRequest
+
+    try:
+        return SearchRequest(**fields)
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+
+
 def _allow(searcher, req, groups: list[str]):
     """The passage mask for a command-line search: the filters, and the groups when --group is given."""
     from rolesearch.search.access import EVERYONE, Reader
@@ -45,15 +57,9 @@ def search(
                                     "without it every article is searched"),
 ) -> None:
     """Rank passages for a question."""
-    from pydantic import ValidationError
-
-    from rolesearch.api.models import SearchRequest
     from rolesearch.api.responses import search_response
 
-    try:
-        req = SearchRequest(q=query, k=k, mode=mode, article=article, tag=tag, source=source)
-    except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    req = _request(q=query, k=k, mode=mode, article=article, tag=tag, source=source)
     searcher = searcher_or_exit(index)
     allow = _allow(searcher, req, group)
     body = search_response(searcher.search(req.q, req.k, req.mode, allow=allow), searcher.index.articles)
@@ -79,16 +85,10 @@ def ask(
                                     "without it every article is used"),
 ) -> None:
     """Answer a question: the roles that own the duty, with the passages that say so."""
-    from pydantic import ValidationError
-
-    from rolesearch.api.models import SearchRequest
     from rolesearch.api.responses import ask_response
     from rolesearch.search.answers import ask as answer_question
 
-    try:
-        req = SearchRequest(q=query, k=k, article=article, tag=tag, source=source)
-    except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()), 2)
+    req = _request(q=query, k=k, article=article, tag=tag, source=source)
     s = settings_from(index_dir=index)
     searcher = searcher_or_exit(index)
     result = answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k, _allow(searcher, req, group))
