@@ -1,4 +1,13 @@
-"""Build the index from its sources: read, chunk, embed what changed, write a version, publish it."""
+"""Build the index from its sources: read, chunk, embed what changed, write a version, publish it.
+
+Unchanged articles (their files only hashed) keep their passages as rows of the previous version;
+the others are chunked and their roles attributed (reused passages keep theirs while the roles
+configuration's fingerprint is the manifest's). ingest.rows plans where every passage and sentence
+row comes from (the previous version, the embedding cache or the encoder) and writes the vectors
+straight into the draft's preallocated arrays; FAISS (an IVF reuses the previous version's trained
+quantiser and its rows' lists) and BM25 (reused term counts) are written; then the version is
+published. A SourceError fails the build before anything is written.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,13 @@
-"""Rank passages for a query: dense, lexical, or their fusion, with section diversity."""
+"""Rank passages for a query: dense, lexical, or their fusion, with section diversity.
+
+Dense scores blend each passage's own cosine with its best sentence's (search.blend). They are
+exact over all rows when the version's indexes are flat; with approximate ones, candidates come
+from the passage and the sentence index and are rescored exactly against the stored vectors, read
+by pread (store.vector_rows). Lexical scores are store.lexical's field-weighted BM25 top-k. Fusion
+(search.fusion) is convex min-max by default; ownership questions get a small prior for passages
+that name a role (read from the passage table's roles column). Passage rows are decoded only for
+diversity's candidates and the hits, which also get highlights (search.highlight).
+"""
 
 from __future__ import annotations
 
