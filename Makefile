@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup chromium mediawiki serve test index bench bench-incremental bench-scale load clean
+.PHONY: setup chromium mediawiki serve test wheel-check index bench bench-incremental bench-scale load clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ serve: setup
 
 test: setup chromium mediawiki
 	$(BIN)/python -m pytest -q
+
+# The wheel built, installed into a fresh venv outside the checkout, and used there (help, ingest, search).
+wheel-check: setup
+	bash .ci/wheel-check
 
 bench: setup
 	$(BIN)/python bench/ingest_and_query.py

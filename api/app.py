@@ -13,22 +13,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from api.access_log import access_logger
-from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.metrics import Metrics
-from api.middleware import BodySizeLimit, RequestObserver
-from api.query_gate import GatedEmbedder
-from api.reindex import Reindexer
-from api.reload import watch_index
-from api.routes import admin, articles, ask, health, metrics, page, readiness, search
-from api.service import Service
-from api.settings import Settings
-from ingest.embedding import Embedder
+from rolesearch.api.access_log import access_logger
+from rolesearch.api.errors import ERROR_RESPONSES, install_error_handlers
+from rolesearch.api.metrics import Metrics
+from rolesearch.api.middleware import BodySizeLimit, RequestObserver
+from rolesearch.api.reindex import Reindexer
+from rolesearch.api.reload import watch_index
+from rolesearch.api.routes import admin, articles, ask, health, metrics, page, readiness, search
+from rolesearch.api.service import Service
+from rolesearch.encoder.base import Encoder
+from rolesearch.encoder.batched import BatchedQueryEncoder
+from rolesearch.settings import Settings
 
 API_DIR = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings | None = None, embedder: Embedder | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, embedder: Encoder | None = None) -> FastAPI:
     """Build the app; pass an embedder to share a loaded model (tests do)."""
     settings = settings or Settings()
 
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, embedder: Embedder | None = Non
             threadpool_limits(settings.torch_threads, user_api="blas")
         model = embedder or replace(settings.embedder_spec(), threads=settings.torch_threads).load()
         if settings.query_concurrency:
-            model = GatedEmbedder(model, settings.query_concurrency, settings.query_batch)
+            model = BatchedQueryEncoder(model, settings.query_concurrency, settings.query_batch)
         service = Service(settings, model)
         service.try_load()
         app.state.service = service

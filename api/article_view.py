@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.links import section_anchor, slug
-from ingest.articles import Article, ArticleError, read_article
-from ingest.structure import parse_blocks
+from rolesearch.api.links import section_anchor, slug
+from rolesearch.ingest.articles import Article, ArticleError, read_article
+from rolesearch.ingest.structure import parse_blocks
 
 
 class ArticleMissing(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from search.access import Reader
+from rolesearch.search.access import Reader
 
 
 class CallerRefused(Exception):

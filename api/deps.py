@@ -12,17 +12,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from api.reindex import Reindexer
-
 from fastapi.templating import Jinja2Templates
 
-from api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, proxy_caller
-from api.metrics import Metrics
-from api.tokens import TokenFileError, TokenStore
-from api.service import IndexUnavailable, Service
-from api.settings import Settings
-from search.searcher import Searcher
+from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, proxy_caller
+from rolesearch.api.metrics import Metrics
+from rolesearch.api.reindex import Reindexer
+from rolesearch.api.service import IndexUnavailable, Service
+from rolesearch.api.tokens import TokenFileError, TokenStore
+from rolesearch.search.searcher import Searcher
+from rolesearch.settings import Settings
 
 
 async def get_service(request: Request) -> Service:

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api.models import ErrorResponse
+from rolesearch.api.models import ErrorResponse
 
 log = logging.getLogger("rolesearch.errors")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from ingest.chunking import Passage
+from rolesearch.store.passage import Passage
 
 
 def slug(text: str) -> str:

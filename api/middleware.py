@@ -8,9 +8,9 @@ import time
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.access_log import access_line
-from api.errors import json_error
-from api.metrics import UNMATCHED_ROUTE, Metrics
+from rolesearch.api.access_log import access_line
+from rolesearch.api.errors import json_error
+from rolesearch.api.metrics import UNMATCHED_ROUTE, Metrics
 
 
 class RequestObserver:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ingest.store import VersionInfo
+from rolesearch.store.versions import VersionInfo
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 50

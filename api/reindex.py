@@ -7,10 +7,10 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from api.metrics import Metrics
-from api.service import Service
-from ingest.pipeline import build_index
-from ingest.store import now_iso
+from rolesearch.api.metrics import Metrics
+from rolesearch.api.service import Service
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.store.manifest import now_iso
 
 log = logging.getLogger(__name__)
 

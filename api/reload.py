@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from api.service import Service
+from rolesearch.api.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from prometheus_client import Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.app import create_app
-from api.settings import Settings
-from ingest.cluster import ClusterError, require_ray
+from rolesearch.api.app import create_app
+from rolesearch.cluster import ClusterError, require_ray
+from rolesearch.settings import Settings
 
 APP_NAME = "rolesearch"
 REPLICA_HEADER = "x-rolesearch-replica"  # on every response: the replica that answered

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from api.links import hit_url
-from api.models import AnswerOut, AskResponse, FacetOut, HighlightOut, HitOut, RoleOut, SearchResponse
-from search.answers import AskResult
-from search.facets import facet_counts
-from search.searcher import Hit, SearchResult
+from rolesearch.api.links import hit_url
+from rolesearch.api.models import AnswerOut, AskResponse, FacetOut, HighlightOut, HitOut, RoleOut, SearchResponse
+from rolesearch.search.answers import AskResult
+from rolesearch.search.facets import facet_counts
+from rolesearch.search.searcher import Hit, SearchResult
 
 
 def hit_out(hit: Hit, articles: dict) -> HitOut:

@@ -6,12 +6,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ingest.store import StoreError, current_version
-
-from api.settings import Settings
-from ingest.embedding import Embedder
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.encoder.base import Encoder
+from rolesearch.search.searcher import Searcher
+from rolesearch.settings import Settings
+from rolesearch.store.manifest import StoreError, current_version
 
 
 class IndexUnavailable(Exception):
@@ -27,7 +25,7 @@ class Service:
     """
 
     settings: Settings
-    embedder: Embedder
+    embedder: Encoder
     searcher: Searcher | None = None
     load_error: str | None = None
     loaded_at: float | None = None  # Unix time the served searcher was swapped in
@@ -39,8 +37,7 @@ class Service:
 
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
-        index = SearchIndex.load(self.settings.index_dir, self.settings.model, version, self.settings.index_nprobe)
-        searcher = Searcher(index, self.embedder, self.settings.search_config(), self.settings.role_config())
+        searcher = self.settings.open_searcher(self.embedder, version=version)
         with self._lock:
             self.searcher = searcher
             self.load_error = None

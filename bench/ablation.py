@@ -21,15 +21,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.settings import Settings  # noqa: E402
-from ingest.chunking import embed_text  # noqa: E402
-from ingest.lexical import LEXICAL_PARAMS, build_lexical_fields  # noqa: E402
-from search.baseline import BaselineSearcher  # noqa: E402
-from search.beir import build_beir_index, default_cache_dir, load_beir, rank_queries  # noqa: E402
-from search.evaluation import load_questions, question_metrics, question_ranks  # noqa: E402
-from search.index import SearchIndex  # noqa: E402
-from search.metrics import evaluate_rankings  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from rolesearch.cli.beir import beir_index  # noqa: E402
+from rolesearch.ingest.beir import default_cache_dir, load_beir  # noqa: E402
+from rolesearch.ingest.chunking import embed_text  # noqa: E402
+from rolesearch.search.baseline import BaselineSearcher  # noqa: E402
+from rolesearch.search.beir import rank_queries  # noqa: E402
+from rolesearch.search.evaluation import load_questions, question_metrics, question_ranks  # noqa: E402
+from rolesearch.search.index import SearchIndex  # noqa: E402
+from rolesearch.search.metrics import evaluate_rankings  # noqa: E402
+from rolesearch.search.searcher import Searcher  # noqa: E402
+from rolesearch.settings import Settings  # noqa: E402
+from rolesearch.store.lexical import LEXICAL_PARAMS, build_lexical_fields  # noqa: E402
 
 # name -> overrides of the served SearchConfig ("stopwords" rebuilds the lexical index in memory).
 GRID: dict[str, dict] = {
@@ -93,18 +95,17 @@ def main() -> None:
     ap.add_argument("--scifact", type=Path, default=None, help="BEIR SciFact folder: also nDCG@10 on its test split")
     ap.add_argument("--only", default="", help="comma-separated substrings of the configuration names to run")
     args = ap.parse_args()
-    s = Settings()
-    served = s.search_config()
-    embedder = MemoEmbedder(s.embedder())
-    index = SearchIndex.load(args.index or s.index_dir, s.model)
-    roles = s.role_config()
+    # The served searcher's index, model, roles and knobs; each configuration below replaces only the knobs.
+    base = Settings().open_searcher(index_dir=args.index)
+    index, roles, served = base.index, base.roles, base.config
+    embedder = MemoEmbedder(base.embedder)
     questions = load_questions(args.questions)
     halves = {h: [q for q in questions if q.split == h] for h in ("tuning", "heldout")}
     beir = None
     if args.scifact:
         data = load_beir(args.scifact, "test")
         tmp = tempfile.TemporaryDirectory(prefix="ablation-beir-")
-        beir = (data, build_beir_index(data, Path(tmp.name) / "index", embedder, default_cache_dir()))
+        beir = (data, beir_index(data, Path(tmp.name) / "index", embedder, default_cache_dir()))
     wanted = [w for w in args.only.split(",") if w]
     names = [n for n in GRID if not wanted or n == "served" or any(w in n for w in wanted)]
 

@@ -5,7 +5,7 @@
 Rows are the first N sentence vectors of a built version (real encoder vectors of bench/scale.py's
 generated text, or of any index), queries are bench/scale.py's 200 queries encoded by the real model.
 Per size it prints the CPU ms a query of: exact scoring as the searcher does it (one product over
-all rows, then the top k by argpartition), FAISS's flat search, and IVF-SQ8 built as ingest/ann.py
+all rows, then the top k by argpartition), FAISS's flat search, and IVF-SQ8 built as store/ann.py
 builds it (nlist by ivf_lists, searched at nprobe), with the share of the exact top 10 among the IVF's
 k candidates (what the searcher's exact rescoring can recover).
 One thread for FAISS and BLAS, as the server runs. k = 300: what a query asks of the sentence
@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest import ann  # noqa: E402
-from ingest.ann import AnnParams  # noqa: E402
+from rolesearch.store import ann  # noqa: E402
+from rolesearch.store.ann import AnnParams  # noqa: E402
 
 
 def cpu_ms(fn, queries: np.ndarray, repeat: int = 2) -> float:
@@ -51,14 +51,15 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     from bench.scale import queries_from, source_sentences
-    from ingest.embedding import DEFAULT_BACKEND, EmbedderSpec
-    from ingest.store import load_version
+    from rolesearch.encoder.base import DEFAULT_BACKEND
+    from rolesearch.encoder.spec import EncoderSpec
+    from rolesearch.store.versions import load_version
 
     faiss.omp_set_num_threads(1)
     threadpool_limits(1, user_api="blas")
     files = load_version(args.index)
     vectors = files.sentence_embeddings if files.sentence_embeddings is not None else files.embeddings
-    embedder = EmbedderSpec(backend=DEFAULT_BACKEND, threads=1).load()
+    embedder = EncoderSpec(backend=DEFAULT_BACKEND, threads=1).load()
     queries = np.concatenate([embedder.encode_query(q) for q in queries_from(source_sentences(3000), args.queries)])
     params = AnnParams(ivf_nprobe=args.nprobe)
     rows_out = []

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.articles import list_article_files, read_article  # noqa: E402
-from api.settings import Settings  # noqa: E402
-from ingest.pipeline import build_index  # noqa: E402
+from rolesearch.ingest.articles import list_article_files, read_article  # noqa: E402
+from rolesearch.ingest.pipeline import build_index  # noqa: E402
+from rolesearch.settings import Settings  # noqa: E402
 
 SYNONYMS = {
     "engineer": "practitioner", "engineers": "practitioners", "model": "system", "models": "systems",

@@ -20,15 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from api.settings import Settings
-from ingest.articles import ArticleError
-from ingest.chunking import embed_text
-from ingest.pipeline import build_index
-from ingest.sentence_vectors import sentence_units
-from ingest.sources.base import Skipped, page_article
-from search.beir import load_beir
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.ingest.articles import ArticleError
+from rolesearch.ingest.beir import load_beir
+from rolesearch.ingest.chunking import embed_text
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.ingest.sources.base import Skipped, page_article
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import Searcher
+from rolesearch.settings import Settings
+from rolesearch.store.sentences import sentence_units
 
 QUERIES = [
     "who owns model rollback?", "who sets up drift monitoring?", "who builds CI/CD for ML models?",

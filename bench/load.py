@@ -190,7 +190,7 @@ def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
+    cmd = [sys.executable, "-m", "rolesearch", "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
     if index:
         cmd += ["--index", index]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -225,7 +225,7 @@ def bare_encode_p50(queries: list[str], repeats: int = 200) -> tuple[str, float]
     """The server's encoder (same settings: backend, threads), loaded here: p50 ms of one query's encoding alone."""
     from dataclasses import replace
 
-    from api.settings import Settings
+    from rolesearch.settings import Settings
 
     settings = Settings()
     embedder = replace(settings.embedder_spec(), threads=settings.torch_threads).load()

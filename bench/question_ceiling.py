@@ -18,11 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.settings import Settings  # noqa: E402
-from ingest.embedding import Embedder  # noqa: E402
-from search.evaluation import first_relevant_rank, load_questions, question_metrics  # noqa: E402
-from search.index import SearchIndex  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from rolesearch.search.evaluation import first_relevant_rank, load_questions, question_metrics  # noqa: E402
+from rolesearch.search.searcher import Searcher  # noqa: E402
+from rolesearch.settings import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -31,10 +29,10 @@ def main() -> None:
     ap.add_argument("--questions", type=Path, default=Path("tests/data/questions.jsonl"))
     args = ap.parse_args()
     s = Settings()
-    index, embedder, roles = SearchIndex.load(args.index or s.index_dir, s.model), Embedder(s.model, s.device), s.role_config()
-    default = Searcher(index, embedder, s.search_config(), roles)
-    passage_only = Searcher(index, embedder, dataclasses.replace(s.search_config(), sentence_vectors=False), roles)
-    best_sentence = Searcher(index, embedder, dataclasses.replace(s.search_config(), sentence_weight=1.0), roles)
+    default = s.open_searcher(index_dir=args.index)
+    index, embedder, roles = default.index, default.embedder, default.roles
+    passage_only = Searcher(index, embedder, dataclasses.replace(default.config, sentence_vectors=False), roles)
+    best_sentence = Searcher(index, embedder, dataclasses.replace(default.config, sentence_weight=1.0), roles)
     rankers = {
         "dense-passage": lambda q: passage_only.search(q, k=10, mode="dense", highlights=False),
         "dense-max": lambda q: best_sentence.search(q, k=10, mode="dense", highlights=False),

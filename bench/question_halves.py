@@ -17,11 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.settings import Settings  # noqa: E402
-from ingest.embedding import Embedder  # noqa: E402
-from search.evaluation import first_relevant_rank, load_questions, question_metrics  # noqa: E402
-from search.index import SearchIndex  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from rolesearch.search.evaluation import first_relevant_rank, load_questions, question_metrics  # noqa: E402
+from rolesearch.settings import Settings  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +28,7 @@ def main() -> None:
     ap.add_argument("--mode", default="hybrid")
     args = ap.parse_args()
     s = Settings()
-    searcher = Searcher(SearchIndex.load(args.index or s.index_dir, s.model), Embedder(s.model, s.device),
-                        s.search_config(), s.role_config())
+    searcher = s.open_searcher(index_dir=args.index)
     ranks = {}
     questions = load_questions(args.questions)
     for q in questions:

@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def timed_build(corpus: Path, index_dir: Path, embedder) -> dict:
     """One full build with the time of each phase and of the first vectors."""
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -72,12 +72,12 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from ingest.cluster import ClusterOptions, ray_cluster
-    from ingest.distributed import RayEmbedder
-    from ingest.embedding import Embedder
+    from rolesearch.cluster import ClusterOptions, ray_cluster
+    from rolesearch.encoder.base import Encoder
+    from rolesearch.encoder.ray_encoder import RayEncoder
 
     t = time.perf_counter()
-    embedder = Embedder()
+    embedder = Encoder()
     report = {"cpus": os.cpu_count(), "loadavg_1m_before": round(os.getloadavg()[0], 2),
               "model_load_s": round(time.perf_counter() - t, 2), "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,7 +85,7 @@ def main() -> None:
             sys.path.insert(0, str(ROOT / "bench"))
             from incremental import generate
 
-            from ingest.articles import list_article_files, read_article
+            from rolesearch.ingest.articles import list_article_files, read_article
 
             sources = [read_article(p, a.corpus) for p in list_article_files(a.corpus)]
             a.corpus = Path(tmp) / "corpus"
@@ -97,7 +97,7 @@ def main() -> None:
             report["ray_cluster_start_s"] = round(time.perf_counter() - t, 2)
             for n in a.actors:
                 report["runs"][f"ray {n} actor{'s' if n > 1 else ''}"] = timed_build(
-                    a.corpus, Path(tmp) / f"ray{n}", RayEmbedder(embedder, n))
+                    a.corpus, Path(tmp) / f"ray{n}", RayEncoder(embedder, n))
     local = report["runs"]["local"]
     for name, run in report["runs"].items():
         run["fixed_overhead_s"] = round(run["first_vectors_s"] - local["first_vectors_s"], 2)

@@ -8,7 +8,7 @@ build of a million (bench/scale.py --passages 1000000 takes hours here). Copy 0 
 version's rows unchanged; copy c > 0 has article ids `<id>~c`, passage ids and hashes derived from
 them, the same texts (so BM25 is built over the replicated texts: document frequencies scale as in
 a real corpus of repeated articles) and the source vectors plus N(0, NOISE) per dimension,
-renormalised. The version is written by ingest.store.write_version (passage table, FAISS chosen by
+renormalised. The version is written by store.publish.write_version (passage table, FAISS chosen by
 size exactly as a build would, trained afresh) and published into TARGET_INDEX; then measure it with
 `python bench/scale.py --serve-only TARGET_INDEX`. Its figures are of a synthetic corpus: near-copies
 make the dense neighbourhoods tighter than real text would.
@@ -32,10 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.ann import AnnParams  # noqa: E402
-from ingest.chunking import Passage  # noqa: E402
-from ingest.lexical import LEXICAL_PARAMS, analyze  # noqa: E402
-from ingest.store import Manifest, load_version, new_version_id, now_iso, publish, write_version  # noqa: E402
+from rolesearch.store.ann import AnnParams  # noqa: E402
+from rolesearch.store.lexical import LEXICAL_PARAMS, analyze  # noqa: E402
+from rolesearch.store.manifest import Manifest, new_version_id, now_iso  # noqa: E402
+from rolesearch.store.passage import Passage  # noqa: E402
+from rolesearch.store.publish import publish, write_version  # noqa: E402
+from rolesearch.store.versions import load_version  # noqa: E402
 
 NOISE = 0.02  # as bench/scale.py's cheap vector source
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import resource
 import shutil
 import subprocess
@@ -36,8 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest.ann import AnnParams  # noqa: E402
-from ingest.sentence_vectors import passage_sentences  # noqa: E402
+from rolesearch.store.ann import AnnParams  # noqa: E402
+from rolesearch.store.sentences import passage_sentences  # noqa: E402
 
 # ../shared from the project root (a git worktree one level deeper looks one more level up).
 SCIFACT = next((p / "shared" / "benchmarks" / "scifact" / "corpus.jsonl" for p in (ROOT.parent, ROOT.parent.parent)
@@ -138,16 +137,16 @@ def serve_child(index_dir: Path, queries: list[str], backend: str, nprobes: tupl
 
     nprobes: more IVF nprobe values to measure (latency and recall each) beside the version's own.
     """
-    from ingest.embedding import EmbedderSpec
-    from search.index import SearchIndex
-    from search.searcher import Searcher
-
     import faiss
     from threadpoolctl import threadpool_limits
 
+    from rolesearch.encoder.spec import EncoderSpec
+    from rolesearch.search.index import SearchIndex
+    from rolesearch.search.searcher import Searcher
+
     faiss.omp_set_num_threads(1)  # as the server runs it (api/app.py): one thread per query, FAISS and BLAS
     threadpool_limits(1, user_api="blas")
-    embedder = EmbedderSpec(backend=backend, threads=1).load()
+    embedder = EncoderSpec(backend=backend, threads=1).load()
     rss_model = _rss_mb()
     t = time.perf_counter()
     index = SearchIndex.load(index_dir)
@@ -190,7 +189,7 @@ def latencies(searcher, queries: list[str], modes: tuple[str, ...]) -> dict:
 
 def add_article(index: Path, corpus: Path, embedder, params: AnnParams, chunk_workers: int = 1) -> dict:
     """Build index again after an article was added to corpus: time, CPU, phases and steps of the add."""
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     phases: dict[str, float] = {}
     clock = {"name": None, "t": time.perf_counter()}
@@ -253,7 +252,7 @@ class MemorySampler:
 
 def exact_truth(searcher, queries: list[str]) -> list[dict[int, float]]:
     """Exact dense scores of each query's top passages (exact_dense), checked against Searcher's exact path."""
-    from search.searcher import Searcher
+    from rolesearch.search.searcher import Searcher
 
     index = searcher.index
     exact_searcher = Searcher(replace(index, kinds=("flat", "flat")), searcher.embedder, searcher.config, searcher.roles)
@@ -270,7 +269,7 @@ def exact_truth(searcher, queries: list[str]) -> list[dict[int, float]]:
 
 def recall_against_exact(searcher, queries: list[str], truth: list[dict[int, float]]) -> dict:
     """Dense recall@10 and hybrid top-10 overlap of the served searcher against exact dense scores (truth)."""
-    from search.searcher import Searcher
+    from rolesearch.search.searcher import Searcher
 
     index = searcher.index
 
@@ -371,7 +370,8 @@ def main() -> None:
     ap.add_argument("--nprobe", default="", help="comma-separated IVF nprobe values to measure beside the version's own")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    from ingest.embedding import DEFAULT_BACKEND, EmbedderSpec
+    from rolesearch.encoder.base import DEFAULT_BACKEND
+    from rolesearch.encoder.spec import EncoderSpec
 
     backend = args.backend or DEFAULT_BACKEND
     if args.child:
@@ -380,10 +380,10 @@ def main() -> None:
         return
     if args.add_to:
         # One more article into a kept run's index (--keep DIR of an earlier run), as that run's add measures it.
-        real = EmbedderSpec(backend=backend).load()
+        real = EncoderSpec(backend=backend).load()
         pool = source_sentences(args.pool)
         embedder = PooledEmbedder(real, pool, real.encode(pool))
-        from ingest.articles import ArticleError, read_article
+        from rolesearch.ingest.articles import ArticleError, read_article
 
         for seed in range(1000, 2000):  # the first new generated article that is not skipped (a title may break YAML)
             path = args.add_to / "corpus" / f"added{seed}-0000000.md"
@@ -404,7 +404,7 @@ def main() -> None:
                                 "load_average": os.getloadavg()}, indent=2))
         return
     if args.serve_only:
-        from ingest.store import read_manifest
+        from rolesearch.store.manifest import read_manifest
 
         manifest = read_manifest(args.serve_only)
         served = serve_in_child(args.serve_only, queries_from(source_sentences(args.pool), args.queries), backend,
@@ -414,14 +414,14 @@ def main() -> None:
                           "synthetic": any("~" in a for a in manifest.articles), "served": served,
                           "load_average": os.getloadavg()}, indent=2))
         return
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="rolesearch-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     corpus, index = work / "corpus", work / "index"
     try:
         t = time.perf_counter()
-        real = EmbedderSpec(backend=backend).load()
+        real = EncoderSpec(backend=backend).load()
         pool = source_sentences(args.pool)
         pool_vectors = real.encode(pool)
         stages = {"embed_source_sentences_s": round(time.perf_counter() - t, 1)}

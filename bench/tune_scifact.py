@@ -12,11 +12,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ingest.embedding import Embedder
-from search.beir import DEPTH, build_beir_index, default_cache_dir, load_beir
-from search.fusion import ranked
-from search.metrics import evaluate_rankings
-from search.searcher import SearchConfig, Searcher, fuse
+from rolesearch.cli.beir import beir_index
+from rolesearch.ingest.beir import default_cache_dir, load_beir
+from rolesearch.search.beir import DEPTH
+from rolesearch.search.fusion import ranked
+from rolesearch.search.metrics import evaluate_rankings
+from rolesearch.search.searcher import SearchConfig, Searcher, fuse
+from rolesearch.settings import Settings
 
 
 def main() -> None:
@@ -27,10 +29,10 @@ def main() -> None:
     if args.split == "test":
         raise SystemExit("tune on train; the test split is for reporting")
     data = load_beir(args.beir, args.split)
-    embedder = Embedder()
+    embedder = Settings().embedder()  # ROLESEARCH_MODEL and ROLESEARCH_BACKEND as everywhere else
     weights = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)  # sentence_weight: 0 ignores the sentence vectors
     with tempfile.TemporaryDirectory() as tmp:
-        index = build_beir_index(data, Path(tmp) / "index", embedder, default_cache_dir())
+        index = beir_index(data, Path(tmp) / "index", embedder, default_cache_dir())
         ids = [p.id for p in index.passages]
         depth = 4 * DEPTH
         lexical = {qid: Searcher(index, embedder).lexical_scores(q, depth) for qid, q in data.queries.items()}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ingest.articles import Article
+from rolesearch.ingest.articles import Article
 
 FIELDS = ("title", "url", "path")
 

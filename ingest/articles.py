@@ -95,7 +95,7 @@ def read_article(path: Path, corpus_dir: Path | None = None) -> Article:
     meta, body = _split_front_matter(raw)
     headings = None
     if path.suffix.lower() in (".html", ".htm"):
-        from ingest.html import html_to_text
+        from rolesearch.ingest.html import html_to_text
 
         html_title, body, headings = html_to_text(body)
         meta.setdefault("title", html_title)

@@ -39,6 +39,12 @@ def cache_path(index_dir: Path) -> Path:
     return Path(index_dir) / "cache" / CACHE_FILE
 
 
+def vector_space(embedder) -> str:
+    """The embedder's vector space (model, plus "#int8-f<export format>" for a quantised encoder): what cached
+    vectors, and a previous version's, must match to be reused."""
+    return getattr(embedder, "vectors", embedder.name)
+
+
 class EmbeddingCache:
     """Vectors of one model by passage hash, read and written only by the build holding the lock."""
 

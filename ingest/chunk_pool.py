@@ -13,8 +13,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from typing import Sequence
 
-from ingest.articles import Article
-from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits, chunk_article
+from rolesearch.ingest.articles import Article
+from rolesearch.ingest.chunking import ChunkingError, ChunkingParams, TokenLimits, chunk_article
+from rolesearch.store.passage import Passage
 
 MIN_ARTICLES_PER_WORKER = 256
 _JOB: tuple[ChunkingParams, TokenLimits] | None = None  # what forked workers chunk with (set before the fork)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Iterable
 
-from ingest.articles import Article
-from ingest.structure import Block, parse_blocks
+from rolesearch.ingest.articles import Article
+from rolesearch.ingest.structure import Block, parse_blocks
+from rolesearch.store.passage import Passage
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“‘(\[]?[A-Z0-9])")
 
@@ -27,32 +28,6 @@ class ChunkingParams:
     max_tokens: int = 200
     min_item_tokens: int = 40  # an item this long is a passage of its own
     encoding: str = "cl100k_base"
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One retrievable unit: a slice of an article's text with its place in the article."""
-
-    id: str
-    article_id: str
-    title: str
-    section: tuple[str, ...]
-    start: int
-    end: int
-    text: str
-    tokens: int
-    hash: str  # of embed_text(): equal hashes embed to equal vectors
-    roles: tuple[str, ...] = ()  # roles the passage attributes its duties to (ingest.roles)
-
-    def to_dict(self) -> dict:
-        # Field by field: dataclasses.asdict deep-copies recursively, a tenth of a 1M-passage build's writing.
-        return {"id": self.id, "article_id": self.article_id, "title": self.title, "section": list(self.section),
-                "start": self.start, "end": self.end, "text": self.text, "tokens": self.tokens, "hash": self.hash,
-                "roles": list(self.roles)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Passage":
-        return cls(**{**d, "section": tuple(d["section"]), "roles": tuple(d.get("roles") or ())})
 
 
 @dataclass(frozen=True)

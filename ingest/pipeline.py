@@ -1,31 +1,39 @@
-"""Build the index from its sources: read, chunk, embed what changed, write a version, publish it."""
+"""Build the index from its sources: read, chunk, embed what changed, write a version, publish it.
+
+Unchanged articles (their files only hashed) keep their passages as rows of the previous version;
+the others are chunked and their roles attributed (reused passages keep theirs while the roles
+configuration's fingerprint is the manifest's). ingest.rows plans where every passage and sentence
+row comes from (the previous version, the embedding cache or the encoder) and writes the vectors
+straight into the draft's preallocated arrays; FAISS (an IVF reuses the previous version's trained
+quantiser and its rows' lists) and BM25 (reused term counts) are written; then the version is
+published. A SourceError fails the build before anything is written.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ingest.ann import AnnParams
-from ingest.articles import Article
-from ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path
-from ingest.chunk_pool import chunk_articles
-from ingest.chunking import ChunkingError, ChunkingParams, Passage, TokenLimits
-from ingest.embedding import Embedder
-from ingest.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
-from ingest.roles import RoleConfig, with_roles
-from ingest.rows import PassageRows, article_rows, fill_missing, gather, plan_rows, sequential
-from ingest.sources import read_sources
-from ingest.sources.base import AccessHook, Source, Unchanged
-from ingest.sources.folder import FolderSource
-from ingest.store import (
-    IndexFiles, IndexNotFound, Manifest, RowSources, StoreError, VersionDraft, build_lock, load_version,
-    new_version_id, now_iso, publish, read_manifest, write_version,
-)
-from ingest.tokens import tiktoken_counter
+from rolesearch.encoder.base import Encoder
+from rolesearch.ingest.cache import DEFAULT_MAX_ENTRIES, EmbeddingCache, cache_path, vector_space
+from rolesearch.ingest.changes import Baseline, Changes, baseline, chunk_changed, read_articles
+from rolesearch.ingest.chunking import ChunkingParams
+from rolesearch.ingest.roles import with_roles
+from rolesearch.ingest.rows import PassageRows, RowPlan, fill_missing, gather, plan_rows, sequential
+from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
+from rolesearch.ingest.sources.folder import FolderSource
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
+from rolesearch.store.manifest import Manifest, new_version_id, now_iso
+from rolesearch.store.passage import Passage
+from rolesearch.store.publish import RowSources, VersionDraft, build_lock, publish, write_version
+from rolesearch.store.roles import RoleConfig
+from rolesearch.store.versions import IndexFiles
 
 ProgressFn = Callable[[int, int], None]
 PhaseFn = Callable[[str], None]  # "waiting", "reading", "embedding", "writing", "publishing"
@@ -36,7 +44,7 @@ class BuildSummary:
     """What a build did, as printed by `rolesearch ingest --json`.
 
     articles: {added, changed, removed, unchanged, skipped}; passages: {embedded, reused, total};
-    sentences: {embedded, total} (the passages' sentence vectors, see ingest.sentence_vectors);
+    sentences: {embedded, total} (the passages' sentence vectors, see store.sentences);
     skipped lists each file not indexed with its reason; renamed pairs a removed id with an added
     one whose file bytes are identical (its vectors are all reused).
     """
@@ -55,10 +63,39 @@ class BuildSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build runs (build_index's keyword arguments, grouped): what it indexes with, and what it reports."""
+
+    chunking: ChunkingParams = field(default_factory=ChunkingParams)
+    ann: AnnParams = field(default_factory=AnnParams)
+    roles: RoleConfig | None = None  # None: RoleConfig.load(), the configured roles file
+    access: AccessHook | None = None  # groups for articles whose source knows none
+    cache_max_entries: int = DEFAULT_MAX_ENTRIES  # 0: no embedding cache, nothing read or written
+    full: bool = False  # reuse nothing: no previous rows, no cached vectors
+    wait_for_lock: bool = False  # wait for another build to finish rather than fail with IndexBusy
+    chunk_workers: int = 1
+    progress: bool = False  # the encoder's progress bar
+    on_progress: ProgressFn | None = None
+    on_phase: PhaseFn | None = None
+    stages: dict | None = None  # receives each step's seconds
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    """A draft's filled vector arrays, where their rows came from, and how many were embedded now."""
+
+    rows: RowPlan
+    passages: np.ndarray
+    sentences: np.ndarray
+    embedded: int  # distinct passages embedded now (neither in the previous version nor in the cache)
+    sentences_embedded: int
+
+
 def build_index(
     corpus_dir: Path | None,
     index_dir: Path,
-    embedder: Embedder,
+    embedder: Encoder,
     params: ChunkingParams = ChunkingParams(),
     progress: bool = False,
     on_progress: ProgressFn | None = None,
@@ -83,152 +120,95 @@ def build_index(
     seconds of each step (bench/scale.py prints them). chunk_workers > 1 chunks a large build's articles in
     that many forked processes (ingest.chunk_pool; off by default: no gain measured on a busy machine).
     """
-    t0 = time.perf_counter()
-    index_dir = Path(index_dir)
-    phase = on_phase or (lambda name: None)
-    clock = _Stages(stages)
     if sources is None:
         if corpus_dir is None or not Path(corpus_dir).is_dir():
             raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
         sources = [FolderSource(str(corpus_dir))]
-    config = roles or RoleConfig.load()
+    options = BuildOptions(chunking=params, ann=ann_params, roles=roles, access=access,
+                           cache_max_entries=cache_max_entries, full=full, wait_for_lock=wait_for_lock,
+                           chunk_workers=chunk_workers, progress=progress, on_progress=on_progress,
+                           on_phase=on_phase, stages=stages)
+    return build(sources, index_dir, embedder, options)
+
+
+def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: BuildOptions = BuildOptions()
+          ) -> BuildSummary:
+    """build_index with its options grouped: the stages in order, under the build lock.
+
+    The new version is written into a draft folder and published only once complete, so a build
+    killed at any point leaves the published version as it was."""
+    t0 = time.perf_counter()
+    index_dir = Path(index_dir)
+    phase = options.on_phase or (lambda name: None)
+    clock = _Stages(options.stages)
+    config = options.roles or RoleConfig.load()
     phase("waiting")  # for the build lock, when another build holds it
-    with build_lock(index_dir, wait=wait_for_lock):
+    with build_lock(index_dir, wait=options.wait_for_lock):
         phase("reading")
-        previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
-            _previous(index_dir, embedder, params)
-        # What the published index holds decides added/changed/unchanged, even when nothing of it is reused.
-        old_articles = previous.manifest.articles if previous else _published_articles(index_dir)
-        ranges = article_rows(previous) if previous else {}
+        base = baseline(index_dir, embedder, options.chunking, options.full)
         clock.lap("load_previous")
-        # Files whose bytes did not change are only hashed, not parsed (their passages are reused whole).
-        known = {a: e for a, e in old_articles.items() if a in ranges and "own_access" in e} if previous else None
-        items, skipped, mapped = read_sources(sources, access, known)
+        read = read_articles(sources, options.access, base)
         clock.lap("read_sources")
-        def reusable(item) -> bool:
-            old = old_articles.get(item.id)
-            return old is not None and old["hash"] == item.content_hash and item.id in ranges
-
-        to_chunk = [item for item in items if not reusable(item)]
-        # tiktoken's ranks take 0.5 s to load: only when there is something to chunk
-        limits = TokenLimits(tiktoken_counter(params.encoding), params.max_tokens, embedder.count_tokens,
-                             embedder.max_tokens) if to_chunk else None
-        results = iter(chunk_articles(to_chunk, params, limits, chunk_workers))
-
-        chunked: list[Passage] = []
-        reused_rows: list[np.ndarray] = []  # per item: its rows in the previous version, -1 for chunked passages
-        status = {"added": [], "changed": [], "unchanged": [], "removed": []}
-        per_article: dict[str, int] = {}
-        for item in items:
-            old = old_articles.get(item.id)
-            same = old is not None and old["hash"] == item.content_hash
-            if reusable(item):
-                first, count = ranges[item.id]
-                rows = np.arange(first, first + count, dtype=np.int64)
-            else:
-                chunks = next(results)
-                if isinstance(chunks, ChunkingError):
-                    skipped.append({"path": item.path, "reason": str(chunks)})
-                    continue
-                if not chunks:
-                    skipped.append({"path": item.path, "reason": "article has no text to index"})
-                    continue
-                rows = np.full(len(chunks), -1, dtype=np.int64)
-                chunked += chunks
-            status["unchanged" if same else "changed" if old else "added"].append(item.id)
-            per_article[item.id] = len(rows)
-            reused_rows.append(rows)
-        reused = np.concatenate(reused_rows) if reused_rows else np.zeros(0, dtype=np.int64)
+        changes = chunk_changed(read, base, options.chunking, embedder, options.chunk_workers)
         clock.lap("chunking")
-        # Roles of reused passages stand when the roles configuration is the one they were attributed with;
-        # those rows are then neither decoded nor encoded again (their bytes are copied).
-        keep_roles = previous is not None and previous.manifest.roles == config.fingerprint
-        table = previous.passages if previous else None
-        if keep_roles:
-            passages = PassageRows(table, reused, with_roles(chunked, config))
-            copied = (table, reused)
-        else:
-            passages = with_roles(list(PassageRows(table, reused, chunked)), config)
-            copied = None
+        passages, copied = _passages(changes, base.previous, config)
         clock.lap("roles")
-        kept = set(per_article)
-        status["removed"] = sorted(a for a in old_articles if a not in kept)
-        renamed = _renames(status["added"], status["removed"], items, old_articles)
-
+        removed = changes.removed(base.articles)
+        renamed = changes.renamed(removed, base.articles)
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
-            rows = plan_rows(passages, reused, previous)
-            clock.lap("plan_rows")
-            embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
-            sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
-            gather(embeddings, sequential(previous, "embeddings"), rows.passages)
-            gather(sentence_embeddings, sequential(previous, "sentences"), rows.sentences)
-            clock.lap("gather_vectors")
-            use_cache = cache_max_entries > 0
-            with EmbeddingCache(cache_path(index_dir), _vectors(embedder), embedder.dimension) as cache:
-                fresh = fill_missing(rows.missing(passages), [embeddings, sentence_embeddings],
-                                     cache if use_cache else None, embedder, progress, on_progress,
-                                     read_cache=not full and use_cache)
-                cache.prune(cache_max_entries)
-            embedded = len({passages[i].hash for i in np.flatnonzero(rows.passages < 0)} & fresh)
-            sentences_embedded = len(set(rows.new_sentence_keys) & fresh)
-            rows = replace(rows, new_sentence_keys=[], new_sentence_texts=[])  # a million passages: gigabytes of text
-            clock.lap("embed_missing")
+            vectors = _fill_vectors(draft, passages, changes.reused, base.previous, embedder, index_dir, options,
+                                    clock)
             phase("writing")
-            lexical = _lexical(passages, reused, previous)
+            lexical = _lexical(passages, changes.reused, base.previous)
             clock.lap("lexical")
-            manifest = Manifest(
-                version=version,
-                built_at=now_iso(),
-                model=embedder.name,
-                vectors=_vectors(embedder),
-                dimension=embedder.dimension,
-                max_model_tokens=embedder.max_tokens,
-                chunking=asdict(params),
-                articles=_manifest_articles(items, old_articles, per_article, mapped),
-                passages=len(passages),
-                skipped={s["path"]: s["reason"] for s in skipped},
-                lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
-                sentences=len(sentence_embeddings),
-                roles=config.fingerprint,
-            )
-            writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
-            sources_of_rows = RowSources(rows.passages, rows.sentences, rows.sentence_starts, rows.sentence_numbers,
-                                         copied)
-            write_version(index_dir, manifest, passages, embeddings, writers, sentence_embeddings, ann_params,
-                          previous.path if previous else None, draft, sources_of_rows)
+            manifest = _manifest(version, embedder, options.chunking, config, changes, base, lexical, vectors)
+            _write_files(index_dir, draft, manifest, passages, lexical, vectors, copied, base.previous, options.ann)
             clock.lap("write_version")
         phase("publishing")
-        publish(index_dir, manifest.version)
+        publish(index_dir, manifest.version)  # looked up at call time: crash tests wrap it
         clock.lap("publish")
-    return BuildSummary(
-        version=manifest.version,
-        articles={k: len(status[k]) for k in ("added", "changed", "removed", "unchanged")} | {"skipped": len(skipped)},
-        passages={"embedded": embedded, "reused": len(passages) - embedded, "total": len(passages)},
-        sentences={"embedded": sentences_embedded, "total": len(sentence_embeddings)},
-        seconds=round(time.perf_counter() - t0, 3),
-        full_rebuild=previous is None,
-        reason=reason,
-        skipped=skipped,
-        renamed=renamed,
-    )
+    return _summary(manifest.version, changes, removed, renamed, vectors, base, t0)
 
 
-class _Stages:
-    """Seconds per step of a build, into the caller's dict (bench/scale.py prints them), when given one."""
+def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
+              ) -> tuple[Sequence[Passage], tuple | None]:
+    """The new version's passages in row order with their roles, and the previous rows whose bytes are
+    copied as they are (RowSources.passage_bytes), if any."""
+    table = previous.passages if previous else None
+    # Roles of reused passages stand when the roles configuration is the one they were attributed with;
+    # those rows are then neither decoded nor encoded again (their bytes are copied).
+    if previous is not None and previous.manifest.roles == config.fingerprint:
+        return PassageRows(table, changes.reused, with_roles(changes.chunked, config)), (table, changes.reused)
+    return with_roles(list(PassageRows(table, changes.reused, changes.chunked)), config), None
 
-    def __init__(self, into: dict | None):
-        self.into, self.t = into, time.perf_counter()
 
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        if self.into is not None:
-            self.into[name] = self.into.get(name, 0.0) + now - self.t
-        self.t = now
+def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], reused: np.ndarray, previous: IndexFiles | None,
+                  embedder: Encoder, index_dir: Path, options: BuildOptions, clock: _Stages) -> _Vectors:
+    """The draft's passage and sentence vectors, written in place: rows the previous version has are
+    copied, the others come from the embedding cache or the encoder."""
+    rows = plan_rows(passages, reused, previous)
+    clock.lap("plan_rows")
+    embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
+    sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
+    gather(embeddings, sequential(previous, "embeddings"), rows.passages)
+    gather(sentence_embeddings, sequential(previous, "sentences"), rows.sentences)
+    clock.lap("gather_vectors")
+    use_cache = options.cache_max_entries > 0
+    with EmbeddingCache(cache_path(index_dir), vector_space(embedder), embedder.dimension) as cache:
+        fresh = fill_missing(rows.missing(passages), [embeddings, sentence_embeddings],
+                             cache if use_cache else None, embedder, options.progress, options.on_progress,
+                             read_cache=not options.full and use_cache)
+        cache.prune(options.cache_max_entries)
+    embedded = len({passages[i].hash for i in np.flatnonzero(rows.passages < 0)} & fresh)
+    sentences_embedded = len(set(rows.new_sentence_keys) & fresh)
+    rows = replace(rows, new_sentence_keys=[], new_sentence_texts=[])  # a million passages: gigabytes of text
+    clock.lap("embed_missing")
+    return _Vectors(rows, embeddings, sentence_embeddings, embedded, sentences_embedded)
 
 
-def _lexical(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None) -> LexicalIndex | None:
+def _lexical(passages: Sequence[Passage], reused: np.ndarray, previous: IndexFiles | None) -> LexicalIndex | None:
     """The BM25 fields; a previous version's term counts are reused for the passages taken from it."""
     if not passages:
         return None
@@ -238,6 +218,26 @@ def _lexical(passages: list[Passage], reused: np.ndarray, previous: IndexFiles |
         return build_lexical_fields({name: [get(p) for p in passages] for name, get in fields.items()})
     new = [passages[i] for i in np.flatnonzero(reused < 0)]
     return build_lexical_fields({name: [get(p) for p in new] for name, get in fields.items()}, reuse, reused)
+
+
+def _manifest(version: str, embedder: Encoder, params: ChunkingParams, config: RoleConfig, changes: Changes,
+              base: Baseline, lexical: LexicalIndex | None, vectors: _Vectors) -> Manifest:
+    """The new version's manifest: how it was built and what it holds."""
+    return Manifest(
+        version=version,
+        built_at=now_iso(),
+        model=embedder.name,
+        vectors=vector_space(embedder),
+        dimension=embedder.dimension,
+        max_model_tokens=embedder.max_tokens,
+        chunking=asdict(params),
+        articles=_manifest_articles(changes.items, base.articles, changes.passages, changes.mapped),
+        passages=len(vectors.passages),
+        skipped={s["path"]: s["reason"] for s in changes.skipped},
+        lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
+        sentences=len(vectors.sentences),
+        roles=config.fingerprint,
+    )
 
 
 def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, int], mapped: set[str]) -> dict:
@@ -260,43 +260,46 @@ def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, i
     return out
 
 
-def _previous(index_dir: Path, embedder: Embedder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:
-    """The published version when its vectors and passages can be reused, with why or why not."""
-    try:
-        previous = load_version(index_dir)
-    except IndexNotFound:
-        return None, "full build because there is no index yet"
-    except StoreError as exc:
-        return None, f"full rebuild because the published index cannot be used ({exc})"
-    m = previous.manifest
-    if m.model != embedder.name or m.dimension != embedder.dimension:
-        return None, f"full rebuild because the model changed ({m.model} -> {embedder.name})"
-    if (m.vectors or m.model) != _vectors(embedder):
-        return None, f"full rebuild because the encoder's vectors changed ({m.vectors or m.model} -> {_vectors(embedder)})"
-    if m.chunking != asdict(params) or m.max_model_tokens != embedder.max_tokens:
-        old = m.chunking | {"model_max_tokens": m.max_model_tokens}
-        new = asdict(params) | {"model_max_tokens": embedder.max_tokens}
-        diff = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k))
-        return None, f"full rebuild because the chunking parameters changed ({diff})"
-    return previous, "incremental build: only new or changed passages are embedded"
+def _write_files(index_dir: Path, draft: VersionDraft, manifest: Manifest, passages: Sequence[Passage],
+                 lexical: LexicalIndex | None, vectors: _Vectors, copied: tuple | None, previous: IndexFiles | None,
+                 ann_params: AnnParams) -> None:
+    """The version's files (passage table, BM25, FAISS, manifest last), and the draft renamed into versions/.
+
+    The previous version's IVF and term counts are reused for its rows (RowSources says which)."""
+    writers = [lambda folder: save_lexical(lexical, folder)] if lexical is not None else []
+    rows = vectors.rows
+    sources_of_rows = RowSources(rows.passages, rows.sentences, rows.sentence_starts, rows.sentence_numbers, copied)
+    write_version(index_dir, manifest, passages, vectors.passages, writers, vectors.sentences,
+                  ann_params, previous.path if previous else None, draft, sources_of_rows)
 
 
-def _vectors(embedder: Embedder) -> str:
-    """The embedder's vector space (model, plus "#int8-f<export format>" for a quantised encoder): what cached vectors must match."""
-    return getattr(embedder, "vectors", embedder.name)
+def _summary(version: str, changes: Changes, removed: list[str], renamed: list[dict], vectors: _Vectors,
+             base: Baseline, t0: float) -> BuildSummary:
+    """What the build did, as `rolesearch ingest --json` prints it; seconds counts from t0."""
+    total, embedded = len(vectors.passages), vectors.embedded
+    return BuildSummary(
+        version=version,
+        articles={"added": len(changes.status["added"]), "changed": len(changes.status["changed"]),
+                  "removed": len(removed), "unchanged": len(changes.status["unchanged"]),
+                  "skipped": len(changes.skipped)},
+        passages={"embedded": embedded, "reused": total - embedded, "total": total},
+        sentences={"embedded": vectors.sentences_embedded, "total": len(vectors.sentences)},
+        seconds=round(time.perf_counter() - t0, 3),
+        full_rebuild=base.previous is None,
+        reason=base.reason,
+        skipped=changes.skipped,
+        renamed=renamed,
+    )
 
 
-def _published_articles(index_dir: Path) -> dict:
-    """The articles of the published manifest, or none when it cannot be read."""
-    try:
-        return read_manifest(index_dir).articles
-    except StoreError:
-        return {}
+class _Stages:
+    """Seconds per step of a build, into the caller's dict (bench/scale.py prints them), when given one."""
 
+    def __init__(self, into: dict | None):
+        self.into, self.t = into, time.perf_counter()
 
-def _renames(added: list[str], removed: list[str], articles: list[Article], old_articles: dict) -> list[dict]:
-    """Added articles whose bytes equal a removed one's: a rename (their passages' vectors are all reused)."""
-    removed_by_hash = {old_articles[a]["hash"]: a for a in removed}
-    by_id = {a.id: a for a in articles}
-    return [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
-            for a in added if by_id[a].content_hash in removed_by_hash]
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + now - self.t
+        self.t = now

@@ -12,17 +12,18 @@ the change, not the corpus.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ingest.cache import EmbeddingCache
-from ingest.chunking import Passage, embed_text
-from ingest.embedding import Embedder
-from ingest.sentence_vectors import key_number, split_sentences
-from ingest.store import IndexFiles
+from rolesearch.encoder.base import Encoder
+from rolesearch.ingest.cache import EmbeddingCache
+from rolesearch.ingest.chunking import embed_text
+from rolesearch.store.passage import Passage
+from rolesearch.store.sentences import key_number, split_sentences
+from rolesearch.store.versions import IndexFiles
 
 ENCODE_ROWS = 65_536  # texts per encoder call: bounds the encoder's output array, not its batching
 _GATHER_ROWS = 65_536
@@ -185,7 +186,7 @@ def gather(dst: np.ndarray, src: np.ndarray | None, rows: np.ndarray) -> None:
 
 
 def fill_missing(missing: list[tuple[int, int, str, str]], arrays: list[np.ndarray], cache: EmbeddingCache | None,
-                 embedder: Embedder, progress: bool = False, on_progress: Callable[[int, int], None] | None = None,
+                 embedder: Encoder, progress: bool = False, on_progress: Callable[[int, int], None] | None = None,
                  read_cache: bool = True) -> set[str]:
     """Write a vector into every missing (array, row): from the cache, else embedded (each distinct key once).
 

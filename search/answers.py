@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.roles import RoleConfig
-from search.query import is_ownership
-from search.searcher import Hit, SearchResult, Searcher
+from rolesearch.search.query import is_ownership
+from rolesearch.search.searcher import Hit, Searcher, SearchResult
+from rolesearch.store.roles import RoleConfig
+
 _LABEL = re.compile(r"^\s*(?:\d+[.)]\s*|[-*•]\s*)?(?P<label>[^\n:]{3,60}?)\s*(?::|\s[-–—])\s")
 
 

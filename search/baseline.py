@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import time
 
-from ingest.embedding import Embedder
-from ingest.lexical import analyze, lexical_scores
-from search.fusion import convex, ranked
-from search.index import SearchIndex
-from search.searcher import MODES, Hit, SearchResult
+from rolesearch.encoder.base import Encoder
+from rolesearch.search.fusion import convex, ranked
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import MODES, Hit, SearchResult
+from rolesearch.store.lexical import analyze, lexical_scores
 
 
 class BaselineSearcher:
     """The baseline ranker over a loaded index; same search() signature as Searcher."""
 
-    def __init__(self, index: SearchIndex, embedder: Embedder, candidates: int = 100):
+    def __init__(self, index: SearchIndex, embedder: Encoder, candidates: int = 100):
         self.index = index
         self.embedder = embedder
         self.candidates = candidates

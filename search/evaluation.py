@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from search.searcher import SearchResult
+from rolesearch.search.searcher import SearchResult
 
 SPLITS = ("tuning", "heldout", "all")
 
@@ -147,7 +147,7 @@ def evaluate_questions(searcher: Ranker, questions: list[Question], mode: str = 
 
 def evaluate_answers(searcher, questions: list[Question], offtopic: list[str], roles, config) -> dict:
     """Answer quality: on-topic questions answered, off-topic ones refused, role sets named exactly."""
-    from search.answers import ask, is_ownership
+    from rolesearch.search.answers import ask, is_ownership
 
     answered, exact, top_right, judged, wrong, unanswered = 0, 0, 0, 0, [], []
     for q in questions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from search.searcher import Hit
+from rolesearch.search.searcher import Hit
 
 FACETS = ("article", "tag", "source")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from ingest.lexical import analyze
-from ingest.sentences import sentence_spans
+from rolesearch.store.lexical import analyze
+from rolesearch.store.sentences import sentence_spans
 
 _MIN_WORDS = 6  # a shorter best sentence (a label, a heading-like line) takes its neighbour along
 

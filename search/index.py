@@ -9,12 +9,13 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ingest.ann import AnnParams
-from ingest.lexical import LexicalIndex, load_lexical
-from ingest.sentence_vectors import sentence_owners
-from ingest.passage_table import PassageTable
-from ingest.vector_rows import ArrayRows, VectorRows, vector_rows
-from ingest.store import IndexCorrupt, Manifest, load_version
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.lexical import LexicalIndex, load_lexical
+from rolesearch.store.manifest import IndexCorrupt, Manifest
+from rolesearch.store.passage_table import PassageTable
+from rolesearch.store.sentences import sentence_owners
+from rolesearch.store.vector_rows import ArrayRows, VectorRows, vector_rows
+from rolesearch.store.versions import load_version
 
 
 @dataclass
@@ -27,7 +28,7 @@ class SearchIndex:
     lexical: LexicalIndex | None
     path: Path
     embeddings: np.ndarray | None = None  # passage vectors, row i <-> passage i
-    sentences: np.ndarray | None = None  # sentence vectors (ingest.sentence_vectors), None when not built
+    sentences: np.ndarray | None = None  # sentence vectors (store.sentences), None when not built
     sentence_owner: np.ndarray | None = None  # passage index of each sentence row
     sentence_index: faiss.Index | None = None  # approximate types only
     kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
@@ -36,7 +37,7 @@ class SearchIndex:
 
     @cached_property
     def passage_rows(self) -> VectorRows | ArrayRows:
-        """Candidates' passage vectors, read by pread (ingest.vector_rows)."""
+        """Candidates' passage vectors, read by pread (store.vector_rows)."""
         return vector_rows(self.embeddings)
 
     @cached_property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ingest.roles import RoleConfig
+from rolesearch.store.roles import RoleConfig
 
 # "who owns / does / is responsible for / should I call about X", "whose job", "which team".
 _OWNERSHIP = re.compile(r"\b(?:who|whom|whose|who's)\b|\bwhich\s+(?:role|team|engineer|person|people|group|job)s?\b",

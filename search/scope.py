@@ -7,9 +7,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from search.access import Reader, readable_articles
-from search.filters import Filters, matching_articles
-from search.index import SearchIndex
+from rolesearch.search.access import Reader, readable_articles
+from rolesearch.search.filters import Filters, matching_articles
+from rolesearch.search.index import SearchIndex
 
 _CACHE_BYTES = 64 * 2**20  # masks kept (one byte per passage): 256 at 256k passages and fewer, 64 at 1M
 _CACHE_MAX = 256

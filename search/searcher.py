@@ -1,4 +1,13 @@
-"""Rank passages for a query: dense, lexical, or their fusion, with section diversity."""
+"""Rank passages for a query: dense, lexical, or their fusion, with section diversity.
+
+Dense scores blend each passage's own cosine with its best sentence's (search.blend). They are
+exact over all rows when the version's indexes are flat; with approximate ones, candidates come
+from the passage and the sentence index and are rescored exactly against the stored vectors, read
+by pread (store.vector_rows). Lexical scores are store.lexical's field-weighted BM25 top-k. Fusion
+(search.fusion) is convex min-max by default; ownership questions get a small prior for passages
+that name a role (read from the passage table's roles column). Passage rows are decoded only for
+diversity's candidates and the hits, which also get highlights (search.highlight).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +18,16 @@ from typing import Literal
 
 import numpy as np
 
-from ingest.chunking import Passage
-from ingest.embedding import Embedder
-from ingest.lexical import term_idf
-from ingest.roles import RoleConfig
-from ingest import ann
-from ingest.sentence_vectors import blend, blend_candidates
-from search.fusion import convex, guard_top1, ranked, rrf
-from search.highlight import Highlight, best_sentences, query_terms
-from search.index import SearchIndex
-from search.query import is_ownership
+from rolesearch.encoder.base import Encoder
+from rolesearch.search.blend import blend, blend_candidates
+from rolesearch.search.fusion import convex, guard_top1, ranked, rrf
+from rolesearch.search.highlight import Highlight, best_sentences, query_terms
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.query import is_ownership
+from rolesearch.store import ann
+from rolesearch.store.lexical import term_idf
+from rolesearch.store.passage import Passage
+from rolesearch.store.roles import RoleConfig
 
 Mode = Literal["dense", "lexical", "hybrid"]
 EXACT_ALLOWED = 5_000  # at most this many allowed passages: score them all exactly rather than filter an ANN search
@@ -74,7 +83,7 @@ class SearchResult:
 class Searcher:
     """Holds one loaded index and the model; safe to share between threads."""
 
-    def __init__(self, index: SearchIndex, embedder: Embedder, config: SearchConfig = SearchConfig(),
+    def __init__(self, index: SearchIndex, embedder: Encoder, config: SearchConfig = SearchConfig(),
                  roles: RoleConfig | None = None):
         self.index = index
         self.embedder = embedder
@@ -140,7 +149,7 @@ class Searcher:
         """Cosine similarity of the top depth passages by the dense index.
 
         With sentence vectors, a passage's score blends its own cosine with the best of its own and
-        its sentences' cosines (multi-vector passages, see ingest.sentence_vectors.blend).
+        its sentences' cosines (multi-vector passages, see search.blend).
         """
         return self._dense(query, depth, allow)[0]
 
@@ -193,7 +202,7 @@ class Searcher:
             candidates = np.unique(np.concatenate(found))
         if not len(candidates):
             return {}, float("-inf")
-        # Candidates' rows by pread (ingest.vector_rows): scattered reads through the mapping would map
+        # Candidates' rows by pread (store.vector_rows): scattered reads through the mapping would map
         # whole page-cache folios into the process, query after query.
         own = index.passage_rows.take(candidates) @ vector
         if use_sentences:

@@ -39,15 +39,15 @@ def wait_for(predicate, timeout: float, what: str):
 @pytest.fixture(scope="session")
 def embedder():
     """The default model on the default backend, loaded once for the whole run."""
-    from ingest.embedding import EmbedderSpec
+    from rolesearch.encoder.spec import EncoderSpec
 
-    return EmbedderSpec().load()
+    return EncoderSpec().load()
 
 
 @pytest.fixture(scope="session")
 def corpus_index(embedder, tmp_path_factory) -> Path:
     """An index over the real five-article corpus, built once; tests must not modify it."""
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     index_dir = tmp_path_factory.mktemp("corpus-index")
     build_index(CORPUS, index_dir, embedder)
@@ -56,8 +56,8 @@ def corpus_index(embedder, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_searcher(corpus_index, embedder):
-    from search.index import SearchIndex
-    from search.searcher import Searcher
+    from rolesearch.search.index import SearchIndex
+    from rolesearch.search.searcher import Searcher
 
     return Searcher(SearchIndex.load(corpus_index, embedder.name), embedder)
 
@@ -113,7 +113,7 @@ def small_corpus(tmp_path) -> Path:
 @pytest.fixture
 def small_index(small_corpus, tmp_path, embedder) -> Path:
     """A freshly built index over small_corpus."""
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     index_dir = tmp_path / "index"
     build_index(small_corpus, index_dir, embedder)
@@ -133,8 +133,8 @@ def client(small_index, embedder):
     """The app over small_index, lifespan run, for one test (a module may define its own)."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.settings import Settings
+    from rolesearch.api.app import create_app
+    from rolesearch.settings import Settings
 
     app = create_app(Settings(index_dir=small_index), embedder=embedder)
     with TestClient(app) as c:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ingest.cache  # noqa: E402
-import ingest.pipeline  # noqa: E402
-import ingest.store  # noqa: E402
+from rolesearch.ingest import cache, pipeline  # noqa: E402
+from rolesearch.store import ann, publish  # noqa: E402
 
 
 def die() -> None:
@@ -41,21 +40,21 @@ def before(fn, when=lambda *a, **k: True):
 
 POINTS = {
     # the first group of new vectors is committed to the cache, the rest is not embedded yet
-    "embedding": lambda: setattr(ingest.cache.EmbeddingCache, "put_many", after(ingest.cache.EmbeddingCache.put_many)),
+    "embedding": lambda: setattr(cache.EmbeddingCache, "put_many", after(cache.EmbeddingCache.put_many)),
     # passages and vectors are in versions/.tmp-<id>/, the dense index and manifest are not
-    "writing": lambda: setattr(ingest.store.faiss, "write_index", before(ingest.store.faiss.write_index)),
+    "writing": lambda: setattr(ann.faiss, "write_index", before(ann.faiss.write_index)),
     # the version folder is complete under its final name, CURRENT still names the old one
-    "publishing": lambda: setattr(ingest.pipeline, "publish", before(ingest.pipeline.publish)),
+    "publishing": lambda: setattr(pipeline, "publish", before(pipeline.publish)),
     # the new pointer is written and fsynced beside CURRENT, not yet renamed over it
     "pointer": lambda: setattr(os, "replace", before(os.replace, lambda src, dst, **k: Path(dst).name == "CURRENT")),
     # CURRENT names the new version; pruning had renamed an old version away but not deleted it
-    "pruning": lambda: setattr(ingest.store.shutil, "rmtree", before(ingest.store.shutil.rmtree)),
+    "pruning": lambda: setattr(publish.shutil, "rmtree", before(publish.shutil.rmtree)),
 }
 
 if __name__ == "__main__":
     point, args = sys.argv[1], sys.argv[2:]
     POINTS[point]()
-    from api.cli import main
+    from rolesearch.cli.main import main
 
     sys.argv = ["rolesearch", *args]
     main()

@@ -7,10 +7,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from ingest.pipeline import build_index
-from ingest.store import build_lock, current_version, load_version
+from rolesearch.api.app import create_app
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.settings import Settings
+from rolesearch.store.manifest import current_version
+from rolesearch.store.publish import build_lock
+from rolesearch.store.versions import load_version
 from tests.conftest import DRIFT_ARTICLE
 
 TOKEN = "s3cret-token"

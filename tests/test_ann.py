@@ -10,13 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest import ann
-from ingest.ann import AnnParams
-from ingest.pipeline import build_index
-from ingest.store import load_version, new_version_id, publish, write_version
-from search.evaluation import evaluate_questions, load_questions
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.search.evaluation import evaluate_questions, load_questions
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import Searcher
+from rolesearch.store import ann
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.manifest import new_version_id
+from rolesearch.store.publish import publish, write_version
+from rolesearch.store.versions import load_version
 from tests.conftest import DATA
 
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from ingest.roles import RoleConfig, attribute_roles
-from search.answers import AnswerConfig, ask, is_ownership
-from search.evaluation import evaluate_answers, load_questions
-from ingest.lexical import analyze
-from ingest.sentences import sentence_spans
-from search.highlight import best_sentences, highlight, query_terms
+from rolesearch.ingest.roles import attribute_roles
+from rolesearch.search.answers import AnswerConfig, ask, is_ownership
+from rolesearch.search.evaluation import evaluate_answers, load_questions
+from rolesearch.search.highlight import best_sentences, highlight, query_terms
+from rolesearch.store.lexical import analyze
+from rolesearch.store.roles import RoleConfig
+from rolesearch.store.sentences import sentence_spans
 from tests.conftest import DATA
 
 TENYKS = "tenyks-ml-vs-mlops-engineer"
@@ -56,8 +57,8 @@ def test_attribution_reads_subjects_not_mentions(roles):
 
 
 def test_a_new_role_is_configuration_not_code(tmp_path, small_corpus, embedder):
-    from ingest.pipeline import build_index
-    from search.index import SearchIndex
+    from rolesearch.ingest.pipeline import build_index
+    from rolesearch.search.index import SearchIndex
 
     roles_file = tmp_path / "roles.yaml"
     roles_file.write_text(

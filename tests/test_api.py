@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.settings import Settings
 
 
 def test_search_get_and_post_agree(client):
@@ -52,7 +52,7 @@ def test_post_bad_bodies(client):
 
 
 def test_healthz_and_docs(client, small_index):
-    from ingest.store import current_version
+    from rolesearch.store.manifest import current_version
 
     r = client.get("/healthz")
     assert r.status_code == 200

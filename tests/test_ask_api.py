@@ -9,8 +9,8 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.settings import Settings
 from tests.conftest import ROOT
 
 
@@ -67,7 +67,7 @@ def test_ask_without_index_is_503(tmp_path, embedder):
 @pytest.mark.slow
 def test_cli_ask_json_is_the_http_body(corpus_index):
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "ask", "who owns model rollback?", "--index", str(corpus_index), "--json"],
+        [sys.executable, "-m", "rolesearch", "ask", "who owns model rollback?", "--index", str(corpus_index), "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from search.beir import BeirError, build_beir_index, cached_encode, evaluate_beir, load_beir
-from search.searcher import SearchConfig
+from rolesearch.cli.beir import beir_index, evaluate_beir
+from rolesearch.ingest.beir import BeirError, cached_encode, load_beir
+from rolesearch.search.searcher import SearchConfig
 from tests.conftest import ROOT
 
 DOCS = [
@@ -58,10 +59,10 @@ def test_evaluate_beir_ranks_the_judged_documents_first(beir_dir, embedder, tmp_
 
 def test_beir_index_has_a_vector_per_sentence(beir_dir, embedder, tmp_path):
     data = load_beir(beir_dir, "test")
-    index = build_beir_index(data, tmp_path / "index", embedder, None)
+    index = beir_index(data, tmp_path / "index", embedder, None)
     assert index.sentences.shape == (len(DOCS), embedder.dimension)  # each tiny document is one sentence
     assert list(index.sentence_owner) == [0, 1, 2, 3, 4]
-    assert build_beir_index(data, tmp_path / "plain", embedder, None, sentences=False).sentences is None
+    assert beir_index(data, tmp_path / "plain", embedder, None, sentences=False).sentences is None
 
 
 def test_without_sentence_vectors_there_is_no_dense_passage_row(beir_dir, embedder):
@@ -85,7 +86,7 @@ def test_cached_embeddings_are_reused_by_model_and_text(embedder, tmp_path, monk
 @pytest.mark.slow
 def test_cli_eval_beir_json(beir_dir, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "eval", "--beir", str(beir_dir), "--split", "test", "--json",
+        [sys.executable, "-m", "rolesearch", "eval", "--beir", str(beir_dir), "--split", "test", "--json",
          "--cache", str(tmp_path / "cache")],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
@@ -94,6 +95,6 @@ def test_cli_eval_beir_json(beir_dir, tmp_path):
     # --ranker all (the default): ours in every mode, then the baseline over the same index.
     assert list(body) == ["dense-passage", "dense", "lexical", "hybrid", "baseline"]
     assert set(body["hybrid"]) == set(body["baseline"]) == {"ndcg@10", "recall@100", "mrr@10"}
-    bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--beir", str(tmp_path / "nowhere")],
+    bad = subprocess.run([sys.executable, "-m", "rolesearch", "eval", "--beir", str(tmp_path / "nowhere")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "corpus.jsonl does not exist" in bad.stderr

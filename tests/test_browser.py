@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from api.app import create_app
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.settings import Settings
 from tests.conftest import CORPUS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.articles import ArticleError, list_article_files, read_article
-from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-from ingest.structure import parse_blocks
-from ingest.tokens import tiktoken_counter
+from rolesearch.ingest.articles import ArticleError, list_article_files, read_article
+from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+from rolesearch.ingest.structure import parse_blocks
+from rolesearch.ingest.tokens import tiktoken_counter
 from tests.conftest import CORPUS
 
 ARTICLES = {p.stem: p for p in list_article_files(CORPUS)}
@@ -39,7 +39,7 @@ def test_corpus_has_the_five_articles():
 
 @pytest.mark.parametrize("aid", sorted(ARTICLES))
 def test_offsets_slice_back_and_budgets_hold(chunked, limits, embedder, aid):
-    from ingest.chunking import embed_text
+    from rolesearch.ingest.chunking import embed_text
 
     article, passages = chunked[aid]
     assert passages, aid
@@ -103,7 +103,7 @@ def test_single_newline_article_is_sectioned(chunked):
 
 
 def test_long_paragraph_is_split_at_sentences(limits):
-    from ingest.articles import Article
+    from rolesearch.ingest.articles import Article
 
     sentence = "The MLOps engineer keeps the deployment pipeline healthy and watches every model in production. "
     text = "Long Section\n\n" + sentence * 40

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from ingest.pipeline import build_index
-from ingest.store import IndexBusy, build_lock, current_version, load_version
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.store.manifest import IndexBusy, current_version
+from rolesearch.store.publish import build_lock
+from rolesearch.store.versions import load_version
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def _ingest(corpus, index, *extra) -> subprocess.Popen:
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "ingest", "--corpus", str(corpus), "--index", str(index),
+    return subprocess.Popen([sys.executable, "-m", "rolesearch", "ingest", "--corpus", str(corpus), "--index", str(index),
                              "--json", *extra], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.cache import EmbeddingCache, cache_path
-from ingest.pipeline import build_index
-from ingest.sentence_vectors import sentence_units
-from ingest.store import current_version, load_version
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.ingest.cache import EmbeddingCache, cache_path
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import Searcher
+from rolesearch.store.manifest import current_version
+from rolesearch.store.sentences import sentence_units
+from rolesearch.store.versions import load_version
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.slow
@@ -141,7 +142,7 @@ def test_build_killed_while_pruning_has_already_published(site, embedder):
 def test_build_killed_at_a_timed_moment(site, embedder, delay):
     corpus, index = site
     published = current_version(index)
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", *_ingest_args(corpus, index)],
+    proc = subprocess.Popen([sys.executable, "-m", "rolesearch", *_ingest_args(corpus, index)],
                             env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-from ingest.sources.base import Skipped, SourceError
-from ingest.sources.crawl import CrawlSource
-from ingest.tokens import tiktoken_counter
+from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+from rolesearch.ingest.sources.base import Skipped, SourceError
+from rolesearch.ingest.sources.crawl import CrawlSource
+from rolesearch.ingest.tokens import tiktoken_counter
 from tests.conftest import DATA
 from tests.site_server import Site, fixture_site, serve
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.embedding import EmbedderSpec, resolve_model
-from ingest.onnx_encoder import EXPORT_FORMAT
+from rolesearch.encoder.base import resolve_model
+from rolesearch.encoder.onnx_encoder import EXPORT_FORMAT
+from rolesearch.encoder.spec import EncoderSpec
 
 TEXTS = ["Who owns model rollback?", "The MLOps engineer manages model versions and rolls back a bad release. " * 3,
          "Feature engineering"]
@@ -24,20 +25,20 @@ def onnx_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def torch_embedder():
     """The reference: the model on torch."""
-    return EmbedderSpec(backend="torch").load()
+    return EncoderSpec(backend="torch").load()
 
 
 def test_export_is_cached_and_reused(onnx_cache, torch_embedder, caplog):
     embedder = torch_embedder
-    spec = EmbedderSpec(backend="onnx", onnx_cache=str(onnx_cache))
-    with caplog.at_level(logging.INFO, logger="ingest.onnx_encoder"):
+    spec = EncoderSpec(backend="onnx", onnx_cache=str(onnx_cache))
+    with caplog.at_level(logging.INFO, logger="rolesearch.encoder.onnx_encoder"):
         first = spec.load()
     assert "exporting" in caplog.text
     exported = list(onnx_cache.glob("*/model.onnx"))
     assert len(exported) == 1 and first.onnx_path == exported[0]
     stamp = exported[0].stat().st_mtime_ns
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="ingest.onnx_encoder"):
+    with caplog.at_level(logging.INFO, logger="rolesearch.encoder.onnx_encoder"):
         second = spec.load()
     assert "exporting" not in caplog.text and "loaded cached" in caplog.text
     assert exported[0].stat().st_mtime_ns == stamp
@@ -54,8 +55,8 @@ def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedd
     import onnx
 
     embedder = torch_embedder
-    with caplog.at_level(logging.INFO, logger="ingest.onnx_encoder"):
-        int8 = EmbedderSpec(backend="onnx-int8", onnx_cache=str(onnx_cache)).load()
+    with caplog.at_level(logging.INFO, logger="rolesearch.encoder.onnx_encoder"):
+        int8 = EncoderSpec(backend="onnx-int8", onnx_cache=str(onnx_cache)).load()
     assert "exporting" not in caplog.text  # made from the cached fp32 export, not exported again
     cosines = (int8.encode(TEXTS) * embedder.encode(TEXTS)).sum(1)
     assert cosines.min() > 0.97, cosines
@@ -69,7 +70,7 @@ def test_int8_is_close_to_fp32_and_kept_apart_in_caches(onnx_cache, torch_embedd
 
 
 def test_cache_key_names_the_export_format(monkeypatch):
-    from ingest import onnx_encoder
+    from rolesearch.encoder import onnx_encoder
 
     path = resolve_model("all-MiniLM-L6-v2")
     key = onnx_encoder.export_key(path)
@@ -87,8 +88,8 @@ def test_model_that_cannot_be_exported_falls_back_to_torch(tmp_path, caplog):
     for f in source.iterdir():
         if f.name != "tokenizer.json":
             os.symlink(f, model / f.name)
-    with caplog.at_level(logging.WARNING, logger="ingest.embedding"):
-        embedder = EmbedderSpec(model=str(model), backend="onnx", onnx_cache=str(tmp_path / "cache")).load()
+    with caplog.at_level(logging.WARNING, logger="rolesearch.encoder.spec"):
+        embedder = EncoderSpec(model=str(model), backend="onnx", onnx_cache=str(tmp_path / "cache")).load()
     assert embedder.backend == "torch"
     assert "falling back to torch" in caplog.text and "tokenizer.json" in caplog.text
     assert embedder.encode(TEXTS[:1]).shape == (1, 384)
@@ -96,4 +97,4 @@ def test_model_that_cannot_be_exported_falls_back_to_torch(tmp_path, caplog):
 
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
-        EmbedderSpec(backend="tensorrt").load()
+        EncoderSpec(backend="tensorrt").load()

@@ -1,6 +1,6 @@
 """The question-set format: alternative answers count as relevant, each in its own article."""
 
-from search.evaluation import Answer, Question, first_relevant_rank, load_questions
+from rolesearch.search.evaluation import Answer, Question, first_relevant_rank, load_questions
 
 
 def test_first_relevant_rank_accepts_an_alternative_answer_in_its_article():

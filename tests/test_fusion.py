@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-import numpy as np
-
-from ingest.sentence_vectors import best_of, blend
-from search.fusion import convex, minmax, ranked, rrf
-from search.metrics import evaluate_rankings, mrr_at_k, ndcg_at_k, recall_at_k
-from search.searcher import SearchConfig, fuse
+from rolesearch.search.blend import best_of, blend
+from rolesearch.search.fusion import convex, minmax, ranked, rrf
+from rolesearch.search.metrics import evaluate_rankings, mrr_at_k, ndcg_at_k, recall_at_k
+from rolesearch.search.searcher import SearchConfig, fuse
 
 
 def test_rrf_sums_reciprocal_ranks():
@@ -80,7 +79,7 @@ def test_evaluate_rankings_counts_unranked_queries_as_zero():
 
 
 def test_normalizations_by_hand():
-    from search.fusion import normalize
+    from rolesearch.search.fusion import normalize
 
     scores = {1: 4.0, 2: 2.0, 3: 1.0}
     assert normalize(scores, "minmax") == {1: 1.0, 2: pytest.approx(1 / 3), 3: 0.0}
@@ -100,7 +99,7 @@ def test_zscore_convex_scores_a_missing_side_as_its_worst():
 
 
 def test_guard_top1_only_when_rankers_disagree():
-    from search.fusion import guard_top1
+    from rolesearch.search.fusion import guard_top1
 
     dense = {i: 1.0 - i / 20 for i in range(1, 16)}  # 1 best ... 15
     lexical = {15: 9.0, 1: 8.0, 2: 7.0}  # lexical's best is dense's last

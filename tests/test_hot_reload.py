@@ -23,7 +23,7 @@ def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_
     port = free_port()
     env = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ROLESEARCH_RELOAD_INTERVAL": "0.5"}
     log = open(tmp_path / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--index", str(small_index),
+    server = subprocess.Popen([sys.executable, "-m", "rolesearch", "serve", "--index", str(small_index),
                                "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
@@ -52,7 +52,7 @@ def test_serve_swaps_in_a_rebuild_with_zero_failed_requests(small_corpus, small_
         for t in clients:
             t.start()
         (small_corpus / "drift.md").write_text(DRIFT_ARTICLE)
-        ingest = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--corpus", str(small_corpus),
+        ingest = subprocess.run([sys.executable, "-m", "rolesearch", "ingest", "--corpus", str(small_corpus),
                                  "--index", str(small_index), "--json"],
                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert ingest.returncode == 0, ingest.stderr[-2000:]

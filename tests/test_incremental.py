@@ -10,16 +10,17 @@ import bm25s
 import faiss
 import numpy as np
 
-import ingest.sources.folder as folder
-from ingest import ann, articles
-from ingest.access import AccessMap
-from ingest.ann import AnnParams
-from ingest.lexical import LEXICAL_PARAMS, analyze, analyze_terms, build_lexical, lexical_scores
-from ingest.pipeline import build_index
-from ingest.store import load_version
-from search.evaluation import load_questions
-from search.index import SearchIndex
-from search.searcher import MODES, Searcher
+import rolesearch.ingest.sources.folder as folder
+from rolesearch.ingest import articles
+from rolesearch.ingest.access import AccessMap
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.search.evaluation import load_questions
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import MODES, Searcher
+from rolesearch.store import ann
+from rolesearch.store.ann import AnnParams
+from rolesearch.store.lexical import LEXICAL_PARAMS, analyze, analyze_terms, build_lexical, lexical_scores
+from rolesearch.store.versions import load_version
 from tests.conftest import CORPUS, DATA, DRIFT_ARTICLE
 
 
@@ -146,8 +147,8 @@ def test_vectorised_bm25_equals_bm25s_on_the_corpus():
 
 
 def _corpus_passages():
-    from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-    from ingest.tokens import tiktoken_counter
+    from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+    from rolesearch.ingest.tokens import tiktoken_counter
 
     limits = TokenLimits(tiktoken_counter(), 200)
     return [p for path in articles.list_article_files(CORPUS)
@@ -155,9 +156,9 @@ def _corpus_passages():
 
 
 def test_chunking_in_worker_processes_gives_the_same_passages(monkeypatch, embedder):
-    from ingest import chunk_pool
-    from ingest.chunking import ChunkingParams, TokenLimits
-    from ingest.tokens import tiktoken_counter
+    from rolesearch.ingest import chunk_pool
+    from rolesearch.ingest.chunking import ChunkingParams, TokenLimits
+    from rolesearch.ingest.tokens import tiktoken_counter
 
     docs = [articles.read_article(p, CORPUS) for p in articles.list_article_files(CORPUS)] * 3
     limits = TokenLimits(tiktoken_counter(), 200, embedder.count_tokens, embedder.max_tokens)

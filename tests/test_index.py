@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from ingest.pipeline import build_index
-from ingest.store import IndexCorrupt, IndexMismatch, IndexNotFound, current_version, load_version, version_dir
-from search.index import SearchIndex
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.search.index import SearchIndex
+from rolesearch.store.manifest import IndexCorrupt, IndexMismatch, IndexNotFound, current_version, version_dir
+from rolesearch.store.versions import load_version
 
 
 def test_round_trip(small_index, embedder):

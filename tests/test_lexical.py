@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bm25s
 
-from ingest.lexical import LEXICAL_PARAMS, _stemmer, analyze
+from rolesearch.store.lexical import LEXICAL_PARAMS, _stemmer, analyze
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = ["", "   ", "A", "x y z", "Who OWNS model-rollback?!", "MLOps/ML-platform engineer's CI/CD (2024)",

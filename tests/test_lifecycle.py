@@ -8,16 +8,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from api.service import Service
-from api.settings import Settings
-from ingest.cache import EmbeddingCache, cache_path
-from ingest.chunking import ChunkingParams
-from ingest.embedding import Embedder
-from ingest.pipeline import build_index
-from ingest.sentence_vectors import sentence_units
-from ingest.store import current_version, load_version, version_dir
-from search.index import SearchIndex
-from search.searcher import Searcher
+from rolesearch.api.service import Service
+from rolesearch.encoder.base import Encoder
+from rolesearch.ingest.cache import EmbeddingCache, cache_path
+from rolesearch.ingest.chunking import ChunkingParams
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.searcher import Searcher
+from rolesearch.settings import Settings
+from rolesearch.store.manifest import current_version, version_dir
+from rolesearch.store.sentences import sentence_units
+from rolesearch.store.versions import load_version
 from tests.conftest import DRIFT_ARTICLE
 
 
@@ -139,7 +140,7 @@ def test_bad_articles_are_skipped_by_name_with_the_reason(small_corpus, tmp_path
 class _DiesAfterFirstGroup:
     """The real model, but encoding fails after its first group of vectors (a crash mid-build)."""
 
-    def __init__(self, real: Embedder):
+    def __init__(self, real: Encoder):
         self.inner = replace(real.spec, batch_size=2).load()  # groups of 8, whatever the backend
 
     def __getattr__(self, name):

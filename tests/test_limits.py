@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.models import ErrorResponse
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.api.models import ErrorResponse
+from rolesearch.settings import Settings
 
 
 @pytest.fixture

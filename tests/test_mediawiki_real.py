@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-from ingest.pipeline import build_index
-from ingest.sources.base import Skipped
-from ingest.sources.crawl import CrawlSource
-from ingest.sources.mediawiki import MediaWikiSource
-from ingest.store import load_version
-from ingest.tokens import tiktoken_counter
+from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.ingest.sources.base import Skipped
+from rolesearch.ingest.sources.crawl import CrawlSource
+from rolesearch.ingest.sources.mediawiki import MediaWikiSource
+from rolesearch.ingest.tokens import tiktoken_counter
+from rolesearch.store.versions import load_version
 from tests import mediawiki
 from tests.conftest import DATA
 

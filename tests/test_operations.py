@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.access_log import LOGGER_NAME, access_line
-from api.app import create_app
-from api.settings import Settings
+from rolesearch.api.access_log import LOGGER_NAME, access_line
+from rolesearch.api.app import create_app
+from rolesearch.settings import Settings
 
 
 def _samples(text: str) -> dict:
@@ -46,7 +46,7 @@ def test_metrics_count_requests_by_route_template_and_status(client):
 
 
 def test_metrics_report_the_served_index_and_its_load_time(client, small_index):
-    from ingest.store import current_version, read_manifest
+    from rolesearch.store.manifest import current_version, read_manifest
 
     service = client.app.state.service
     s = _samples(client.get("/metrics").text)
@@ -82,7 +82,7 @@ def test_each_app_counts_in_its_own_registry(small_index, embedder):
 
 
 def test_readyz_is_503_until_an_index_is_loaded(tmp_path, small_corpus, embedder):
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     index_dir = tmp_path / "late-index"
     with TestClient(create_app(Settings(index_dir=index_dir), embedder=embedder)) as c:
@@ -148,7 +148,7 @@ def test_query_encodings_wait_their_turn(embedder):
 
     import numpy as np
 
-    from api.query_gate import GatedEmbedder
+    from rolesearch.encoder.batched import BatchedQueryEncoder
 
     class Recording:
         """Counts how many encodings run at once."""
@@ -167,12 +167,12 @@ def test_query_encodings_wait_their_turn(embedder):
             return np.zeros((1, 3), dtype=np.float32)
 
     inner = Recording()
-    gated = GatedEmbedder(inner, 2)
+    gated = BatchedQueryEncoder(inner, 2)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(gated.encode_query, ["q"] * 16))
     assert inner.peak == 2
     # Over the real model it is the model: same vectors, same attributes for ingest and search.
-    real = GatedEmbedder(embedder, 2)
+    real = BatchedQueryEncoder(embedder, 2)
     assert (real.name, real.dimension, real.max_tokens) == (embedder.name, embedder.dimension, embedder.max_tokens)
     assert np.array_equal(real.encode_query("who owns rollback?"), embedder.encode_query("who owns rollback?"))
 
@@ -185,7 +185,7 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
     import numpy as np
     import pytest
 
-    from api.query_gate import GatedEmbedder
+    from rolesearch.encoder.batched import BatchedQueryEncoder
 
     class Recording:
         """Vectors that name their query; records each pass's size; batch-invariant like an fp32 model."""
@@ -208,14 +208,14 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
             return self.encode_queries([query])
 
     inner = Recording()
-    gated = GatedEmbedder(inner, 1, batch=4)
+    gated = BatchedQueryEncoder(inner, 1, batch=4)
     assert gated.encode_query("7").tolist() == [[7.0]] and inner.passes == [1]  # alone: runs at once, by itself
     with ThreadPoolExecutor(8) as pool:
         vectors = list(pool.map(gated.encode_query, [str(i) for i in range(24)]))
     assert [v.tolist() for v in vectors] == [[[float(i)]] for i in range(24)]  # each query its own row
     assert max(inner.passes) == 4 and sum(inner.passes) == 25 and len(inner.passes) < 24
     # Two passes at once: a query already in one pass is not run again by its own thread.
-    two = GatedEmbedder(inner, 2, batch=3)
+    two = BatchedQueryEncoder(inner, 2, batch=3)
     for _ in range(3):
         with ThreadPoolExecutor(8) as pool:
             vectors = list(pool.map(two.encode_query, [str(i) for i in range(40)]))
@@ -233,7 +233,7 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
     inner.batch_invariant = False
     inner.passes.clear()
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(GatedEmbedder(inner, 1, batch=4).encode_query, [str(i) for i in range(8)]))
+        list(pool.map(BatchedQueryEncoder(inner, 1, batch=4).encode_query, [str(i) for i in range(8)]))
     assert inner.passes == [1] * 8
     # Over the real model a batched query gets the vector it gets alone.
     queries = ["who owns model rollback?", "drift monitoring", "what does an ML platform engineer do in a small team?"]
@@ -241,7 +241,7 @@ def test_waiting_queries_share_one_pass_and_get_their_own_vectors(embedder):
     for q, row in zip(queries, together):
         np.testing.assert_allclose(row, embedder.encode_query(q)[0], atol=1e-5)
     with pytest.raises(AttributeError):
-        GatedEmbedder(embedder, 1).no_such_attribute
+        BatchedQueryEncoder(embedder, 1).no_such_attribute
 
 
 def test_server_settings_for_queries_apply(small_index, embedder):
@@ -249,11 +249,11 @@ def test_server_settings_for_queries_apply(small_index, embedder):
 
     import torch
 
-    from api.query_gate import GatedEmbedder
+    from rolesearch.encoder.batched import BatchedQueryEncoder
 
     app = create_app(Settings(index_dir=small_index, query_concurrency=3, torch_threads=1), embedder=embedder)
     with TestClient(app) as c:
-        assert isinstance(c.app.state.service.embedder, GatedEmbedder)
+        assert isinstance(c.app.state.service.embedder, BatchedQueryEncoder)
         # Threads started after start-up (the request workers) take the setting.
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(torch.get_num_threads).result() == 1

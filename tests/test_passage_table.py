@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.chunking import Passage
-from ingest.passage_table import ARTICLE, FILES, OFFSETS, ROWS, PassageTable
-from ingest.store import IndexCorrupt, current_version, load_version, version_dir
-from search.access import Reader, can_read
-from search.filters import Filters
-from search.index import SearchIndex
-from search.scope import articles_in_scope, counts_in_scope, passage_mask
-from search.searcher import Searcher
+from rolesearch.search.access import Reader, can_read
+from rolesearch.search.filters import Filters
+from rolesearch.search.index import SearchIndex
+from rolesearch.search.scope import articles_in_scope, counts_in_scope, passage_mask
+from rolesearch.search.searcher import Searcher
+from rolesearch.store.manifest import IndexCorrupt, current_version, version_dir
+from rolesearch.store.passage import Passage
+from rolesearch.store.passage_table import ARTICLE, FILES, OFFSETS, ROWS, PassageTable
+from rolesearch.store.versions import load_version
 
 ROLLBACK = "Model versioning and rollback: The MLOps engineer needs to manage different versions"
 

@@ -3,13 +3,12 @@ endpoint by callers with and without its group, in proxy and token mode; untrust
 
 from __future__ import annotations
 
-
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import Settings
-from api.tokens import add_token
+from rolesearch.api.app import create_app
+from rolesearch.api.tokens import add_token
+from rolesearch.settings import Settings
 from tests.conftest import SMALL_ARTICLES
 
 # Restricted to "hr"; it alone speaks of Project Falcon, so it is the best match for the question by far.
@@ -40,8 +39,8 @@ ACCESS_MAP = """
 
 @pytest.fixture(scope="module")
 def perm_index(tmp_path_factory, embedder):
-    from ingest.access import AccessMap
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.access import AccessMap
+    from rolesearch.ingest.pipeline import build_index
 
     root = tmp_path_factory.mktemp("perm")
     corpus = root / "corpus"
@@ -178,7 +177,7 @@ def test_token_mode_matrix(token_app, perm_index):
 
 
 def test_token_added_while_serving_works_and_removed_stops(token_app, perm_index):
-    from api.tokens import remove_token
+    from rolesearch.api.tokens import remove_token
 
     with TestClient(token_app) as c:
         token = add_token(perm_index / "tokens.json", "late", ["hr"])
@@ -195,7 +194,7 @@ def test_auth_off_shows_everything_as_before(perm_index, embedder):
 
 
 def test_the_access_map_restricts_by_title(perm_index):
-    from ingest.store import read_manifest
+    from rolesearch.store.manifest import read_manifest
 
     articles = read_manifest(perm_index / "index").articles
     assert articles["salaries"]["access"] == ["finance"]
@@ -211,7 +210,7 @@ def test_filters_narrow_before_ranking(perm_index, embedder):
 
         assert set(ids()) == {"falcon", "rollback", "salaries"}
         # Still k hits, all from the article asked for, though falcon matches better.
-        from ingest.store import read_manifest
+        from rolesearch.store.manifest import read_manifest
 
         rollback_passages = read_manifest(perm_index / "index").articles["rollback"]["passages"]
         assert ids(article="rollback") == ["rollback"] * min(5, rollback_passages)
@@ -232,7 +231,7 @@ def test_filters_and_groups_on_the_command_line(perm_index):
 
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from rolesearch.cli.main import app
 
     runner = CliRunner()
     index = str(perm_index / "index")
@@ -252,7 +251,7 @@ def test_filters_and_groups_on_the_command_line(perm_index):
 
 
 def test_access_map_rules_are_checked(tmp_path):
-    from ingest.access import AccessMap, AccessMapError
+    from rolesearch.ingest.access import AccessMap, AccessMapError
 
     for text, words in [("- title: x\n", "groups must be a non-empty list"), ("- groups: [a]\n", "give at least one of"),
                         ("- titel: x\n  groups: [a]\n", "unknown keys titel"), ("title: x\n", "must be a list of rules")]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from search.evaluation import load_questions, question_digest, select_split, split_of
+from rolesearch.search.evaluation import load_questions, question_digest, select_split, split_of
 from tests.conftest import DATA
 
 KINDS = {"ownership", "list", "comparison", "career", "money", "definition", "two-passage"}

@@ -72,7 +72,7 @@ def ray_local():
     """One local Ray cluster for the session (4 logical CPUs, a 200 MB object store), stopped at the end with
     every process it started."""
     pytest.importorskip("ray", reason="the scale extra is not installed: pip install -e '.[scale]'")
-    from ingest.cluster import ClusterOptions, ray_cluster
+    from rolesearch.cluster import ClusterOptions, ray_cluster
 
     with ray_cluster(ClusterOptions(num_cpus=4)) as ray:
         yield ray
@@ -90,7 +90,7 @@ def _free_port() -> int:
 
 
 def _manifest(index_dir: Path) -> dict:
-    from ingest.store import read_manifest
+    from rolesearch.store.manifest import read_manifest
 
     return asdict(read_manifest(index_dir))
 
@@ -101,10 +101,10 @@ def _manifest(index_dir: Path) -> dict:
 def test_ingest_on_a_local_two_actor_cluster_gives_the_local_index(corpus_index, tmp_path):
     """`rolesearch ingest --ray --ray-actors 2` on the real corpus: same passages, vectors within 1e-5,
     same manifest apart from id and build time; its own cluster is stopped, no Ray process left."""
-    from ingest.store import load_version
+    from rolesearch.store.versions import load_version
 
     before = _ray_pids()
-    out = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "--corpus", str(CORPUS), "--index",
+    out = subprocess.run([sys.executable, "-m", "rolesearch", "ingest", "--corpus", str(CORPUS), "--index",
                           str(tmp_path / "index"), "--json", "--ray", "--ray-actors", "2"],
                          env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -135,12 +135,13 @@ def test_a_killed_worker_never_publishes_a_half_written_version(ray_local, corpu
     the previous version is served meanwhile and after, and every published version is complete."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.settings import Settings
-    from ingest.cluster import ClusterError
-    from ingest.distributed import RayEmbedder
-    from ingest.pipeline import build_index
-    from ingest.store import current_version, load_version
+    from rolesearch.api.app import create_app
+    from rolesearch.cluster import ClusterError
+    from rolesearch.encoder.ray_encoder import RayEncoder
+    from rolesearch.ingest.pipeline import build_index
+    from rolesearch.settings import Settings
+    from rolesearch.store.manifest import current_version
+    from rolesearch.store.versions import load_version
 
     index_dir = tmp_path / "index"
     shutil.copytree(corpus_index, index_dir)
@@ -159,7 +160,7 @@ def test_a_killed_worker_never_publishes_a_half_written_version(ray_local, corpu
                 assert client.get("/readyz").json()["index_version"] == previous
 
         try:
-            summary = build_index(CORPUS, index_dir, RayEmbedder(embedder, 2), full=True, on_progress=kill_one)
+            summary = build_index(CORPUS, index_dir, RayEncoder(embedder, 2), full=True, on_progress=kill_one)
         except ClusterError as exc:  # the other allowed outcome: a clear message, nothing published
             assert "Ray embedding job failed" in str(exc)
             assert current_version(index_dir) == previous
@@ -189,9 +190,9 @@ REPLICA = "x-rolesearch-replica"
 @pytest.fixture(scope="module")
 def replicas(ray_local, embedder, tmp_path_factory):
     """Two Ray Serve replicas over a small published index (reload every 0.5 s); removed at the end."""
-    from api.replicas import run_replicas, stop_replicas
-    from api.settings import Settings
-    from ingest.pipeline import build_index
+    from rolesearch.api.replicas import run_replicas, stop_replicas
+    from rolesearch.ingest.pipeline import build_index
+    from rolesearch.settings import Settings
 
     root = tmp_path_factory.mktemp("ray-serve")
     corpus = root / "corpus"
@@ -235,7 +236,7 @@ def test_both_replicas_answer_and_name_themselves(replicas):
 
 
 def test_both_replicas_serve_a_new_version_within_seconds(replicas, embedder):
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     client, corpus, index_dir = replicas
     (corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
@@ -275,7 +276,7 @@ def test_requests_keep_succeeding_when_a_replica_is_killed(replicas):
 
 
 def _cli(*args: str, timeout: float = 60, prelude: str = "") -> subprocess.CompletedProcess:
-    code = f"{prelude}import sys; from api.cli import main; sys.argv = ['rolesearch', *sys.argv[1:]]; main()"
+    code = f"{prelude}import sys; from rolesearch.cli.main import main; sys.argv = ['rolesearch', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], env=ENV, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from ingest import lexical as lexical_module
-from search.evaluation import evaluate_questions, load_questions, select_split
+from rolesearch.search.evaluation import evaluate_questions, load_questions, select_split
+from rolesearch.store import lexical as lexical_module
 from tests.conftest import DATA, ROOT
 
 ROLLBACK = "tenyks-ml-vs-mlops-engineer"
@@ -26,7 +26,7 @@ def test_rollback_question_ranks_rollback_passage_in_top_3(corpus_searcher, mode
 @pytest.fixture(scope="module")
 def heldout(corpus_searcher):
     """The held-out half, ranked by the served ranker and by the baseline over the same index."""
-    from search.baseline import BaselineSearcher
+    from rolesearch.search.baseline import BaselineSearcher
 
     questions = select_split(load_questions(DATA / "questions.jsonl"), "heldout")
     baseline = BaselineSearcher(corpus_searcher.index, corpus_searcher.embedder)
@@ -53,7 +53,7 @@ def test_served_ranker_not_below_baseline_on_heldout(heldout):
 
 
 def test_baseline_reads_only_the_text_field_and_passage_vectors(corpus_searcher):
-    from search.baseline import BaselineSearcher
+    from rolesearch.search.baseline import BaselineSearcher
 
     baseline = BaselineSearcher(corpus_searcher.index, corpus_searcher.embedder)
     hits = baseline.search("who owns model rollback?", k=3).hits
@@ -89,7 +89,7 @@ def test_diversity_caps_hits_per_section(corpus_searcher):
 @pytest.mark.slow
 def test_cli_search_json_is_the_http_body(corpus_index):
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "search", "who owns model rollback?", "--index", str(corpus_index), "-k", "3", "--json"],
+        [sys.executable, "-m", "rolesearch", "search", "who owns model rollback?", "--index", str(corpus_index), "-k", "3", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert out.returncode == 0, out.stderr
@@ -116,7 +116,7 @@ def test_allow_mask_keeps_other_passages_out_before_ranking(corpus_searcher, mod
 @pytest.mark.slow
 def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"), "--index", str(corpus_index),
+        [sys.executable, "-m", "rolesearch", "eval", "--questions", str(DATA / "questions.jsonl"), "--index", str(corpus_index),
          "--split", "tuning", "--ranker", "all", "--mode", "lexical"],  # lexical: no query to encode
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
@@ -128,7 +128,7 @@ def test_cli_eval_prints_ours_beside_the_baseline_per_kind(corpus_index):
     assert [row.split()[0] for row in per_kind] == ["career", "comparison", "definition", "list", "money",
                                                     "ownership", "two-passage"]
     assert all(len(row.split("/")) == 3 for row in per_kind)  # two "hit@3 / MRR@10" cells per row
-    bad = subprocess.run([sys.executable, "-m", "api.cli", "eval", "--questions", str(DATA / "questions.jsonl"),
+    bad = subprocess.run([sys.executable, "-m", "rolesearch", "eval", "--questions", str(DATA / "questions.jsonl"),
                           "--index", str(corpus_index), "--split", "odd"], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert bad.returncode == 2 and "split must be one of tuning, heldout, all" in bad.stderr
@@ -167,7 +167,7 @@ def test_lexical_top_from_postings_equals_the_dense_scores(corpus_searcher, allo
 
 def test_exact_dense_scores_equal_the_per_sentence_blend(corpus_searcher):
     """The exact path's per-passage reduceat over sentence rows gives blend's scores (maximum.at per row), exactly."""
-    from ingest.sentence_vectors import blend
+    from rolesearch.search.blend import blend
 
     index, config = corpus_searcher.index, corpus_searcher.config
     assert index.exact and index.sentence_start is not None and index.sentences is not None

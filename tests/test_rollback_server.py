@@ -15,7 +15,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app as cli
+from rolesearch.cli.main import app as cli
 from tests.conftest import DRIFT_ARTICLE, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ PROXY_HEADERS = {"X-Forwarded-User": "ann", "X-Forwarded-Groups": "staff"}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, embedder):
     """An index with two kept versions (the second adds the drift article) and one left incomplete."""
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
     from tests.conftest import SMALL_ARTICLES
 
     root = tmp_path_factory.mktemp("rollback")
@@ -53,7 +53,7 @@ def server(built):
                         "ROLESEARCH_ADMIN_TOKEN": ADMIN, "ROLESEARCH_ACCESS_LOG": "false"}
     log_path = built["root"] / "server.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--index", str(built["index"]),
+    proc = subprocess.Popen([sys.executable, "-m", "rolesearch", "serve", "--index", str(built["index"]),
                              "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
 

@@ -7,8 +7,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from api.app import create_app
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.settings import Settings
 
 EXAMPLES = 40  # per operation and mode: enough to hit the edges, about a minute in all
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-from ingest.sources import load_sources_file, parse_source
-from ingest.sources.base import Skipped, SourceError
-from ingest.sources.confluence import ConfluenceSource
-from ingest.sources.mediawiki import MediaWikiSource
-from ingest.tokens import tiktoken_counter
+from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+from rolesearch.ingest.sources import load_sources_file, parse_source
+from rolesearch.ingest.sources.base import Skipped, SourceError
+from rolesearch.ingest.sources.confluence import ConfluenceSource
+from rolesearch.ingest.sources.mediawiki import MediaWikiSource
+from rolesearch.ingest.tokens import tiktoken_counter
 from tests.conftest import DATA
 
 EXPORTS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.vector_rows import ArrayRows, VectorRows, row_ranges, vector_rows
+from rolesearch.store.vector_rows import ArrayRows, VectorRows, row_ranges, vector_rows
 
 
 def test_pread_rows_equal_the_mapped_rows(tmp_path):

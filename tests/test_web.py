@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.links import section_anchor
-from api.settings import Settings
+from rolesearch.api.app import create_app
+from rolesearch.api.links import section_anchor
+from rolesearch.settings import Settings
 from tests.conftest import CORPUS
 
 MARKUP_ARTICLE = """Markup Test
@@ -50,7 +50,7 @@ def _parse(html: str) -> _Ids:
 
 @pytest.fixture
 def client(small_corpus, tmp_path, embedder):
-    from ingest.pipeline import build_index
+    from rolesearch.ingest.pipeline import build_index
 
     (small_corpus / "markup.txt").write_text(MARKUP_ARTICLE, encoding="utf-8")
     index_dir = tmp_path / "index"
@@ -139,7 +139,7 @@ def test_changed_article_says_so(client, small_corpus):
 
 @pytest.mark.slow
 def test_every_passage_section_has_its_anchor_on_the_real_articles(corpus_index, embedder):
-    from search.index import SearchIndex
+    from rolesearch.search.index import SearchIndex
 
     index = SearchIndex.load(corpus_index, embedder.name)
     app = create_app(Settings(index_dir=corpus_index, corpus_dir=CORPUS), embedder=embedder)

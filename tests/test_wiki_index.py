@@ -11,15 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app as cli
-from api.settings import Settings
-from ingest.pipeline import build_index
-from ingest.sources import SourceError
-from ingest.sources.confluence import ConfluenceSource
-from ingest.sources.crawl import CrawlSource
-from ingest.sources.mediawiki import MediaWikiSource
-from ingest.store import current_version, load_version
+from rolesearch.api.app import create_app
+from rolesearch.cli.main import app as cli
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.ingest.sources import SourceError
+from rolesearch.ingest.sources.confluence import ConfluenceSource
+from rolesearch.ingest.sources.crawl import CrawlSource
+from rolesearch.ingest.sources.mediawiki import MediaWikiSource
+from rolesearch.settings import Settings
+from rolesearch.store.manifest import current_version
+from rolesearch.store.versions import load_version
 from tests.conftest import DATA
 from tests.site_server import fixture_site, serve
 

@@ -7,10 +7,11 @@ from dataclasses import asdict
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import AdminDep, ReindexerDep, ServiceDep
-from api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse
-from api.reindex import ReindexRunning
-from ingest.store import IndexBusy, IndexNotFound, StoreError, VersionInfo, list_versions, rollback
+from rolesearch.api.deps import AdminDep, ReindexerDep, ServiceDep
+from rolesearch.api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse
+from rolesearch.api.reindex import ReindexRunning
+from rolesearch.store.manifest import IndexBusy, IndexNotFound, StoreError
+from rolesearch.store.versions import VersionInfo, list_versions, rollback
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep],
                    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}})

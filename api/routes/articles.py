@@ -6,11 +6,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from api.article_view import ArticleMissing, load_article_page
-from api.deps import CallerDep, SearcherDep, SettingsDep, TemplatesDep
-from api.errors import error_response
-from search.access import can_read
-from search.scope import counts_in_scope
+from rolesearch.api.article_view import ArticleMissing, load_article_page
+from rolesearch.api.deps import CallerDep, SearcherDep, SettingsDep, TemplatesDep
+from rolesearch.api.errors import error_response
+from rolesearch.search.access import can_read
+from rolesearch.search.scope import counts_in_scope
 
 router = APIRouter(tags=["articles"], default_response_class=HTMLResponse)
 

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import Caller
-from api.deps import CallerDep, SearcherDep, ServiceDep
-from api.models import AskResponse, SearchRequest
-from api.responses import ask_response, facets_out
-from search.answers import ask
-from search.filters import Filters
-from search.scope import passage_mask
-from search.searcher import Searcher
+from rolesearch.api.auth import Caller
+from rolesearch.api.deps import CallerDep, SearcherDep, ServiceDep
+from rolesearch.api.models import AskResponse, SearchRequest
+from rolesearch.api.responses import ask_response, facets_out
+from rolesearch.search.answers import ask
+from rolesearch.search.filters import Filters
+from rolesearch.search.scope import passage_mask
+from rolesearch.search.searcher import Searcher
 
 router = APIRouter(tags=["answers"])
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, ServiceDep
-from api.models import HealthResponse
-from search.scope import counts_in_scope
+from rolesearch.api.deps import CallerDep, ServiceDep
+from rolesearch.api.models import HealthResponse
+from rolesearch.search.scope import counts_in_scope
 
 router = APIRouter(tags=["operations"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api.deps import MetricsDep, ServiceDep
+from rolesearch.api.deps import MetricsDep, ServiceDep
 
 router = APIRouter(tags=["operations"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import CallerDep, ServiceDep, TemplatesDep
-from search.scope import counts_in_scope
+from rolesearch.api.deps import CallerDep, ServiceDep, TemplatesDep
+from rolesearch.search.scope import counts_in_scope
 
 router = APIRouter(include_in_schema=False)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SearcherDep
-from api.models import ReadyResponse
+from rolesearch.api.deps import SearcherDep
+from rolesearch.api.models import ReadyResponse
 
 router = APIRouter(tags=["operations"])
 

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import Caller
-from api.deps import CallerDep, SearcherDep, SettingsDep
-from api.models import SearchRequest, SearchResponse
-from api.responses import facets_out, search_response
-from search.filters import Filters
-from search.scope import passage_mask
-from search.searcher import Searcher
+from rolesearch.api.auth import Caller
+from rolesearch.api.deps import CallerDep, SearcherDep, SettingsDep
+from rolesearch.api.models import SearchRequest, SearchResponse
+from rolesearch.api.responses import facets_out, search_response
+from rolesearch.search.filters import Filters
+from rolesearch.search.scope import passage_mask
+from rolesearch.search.searcher import Searcher
 
 router = APIRouter(tags=["search"])
 

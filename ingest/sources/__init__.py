@@ -11,8 +11,8 @@ from typing import Mapping
 
 import yaml
 
-from ingest.articles import Article
-from ingest.sources.base import AccessHook, Skipped, Source, SourceError, Unchanged
+from rolesearch.ingest.articles import Article
+from rolesearch.ingest.sources.base import AccessHook, Skipped, Source, SourceError, Unchanged
 
 KINDS = ("folder", "mediawiki", "confluence", "crawl")
 
@@ -20,19 +20,19 @@ KINDS = ("folder", "mediawiki", "confluence", "crawl")
 def open_source(kind: str, location: str, state_dir: Path | None = None, **options) -> Source:
     """The source of a kind at a location; options are the kind's own (crawl: max_pages, rate, ...)."""
     if kind == "folder":
-        from ingest.sources.folder import FolderSource
+        from rolesearch.ingest.sources.folder import FolderSource
 
         return FolderSource(location, **options)
     if kind == "mediawiki":
-        from ingest.sources.mediawiki import MediaWikiSource
+        from rolesearch.ingest.sources.mediawiki import MediaWikiSource
 
         return MediaWikiSource(location, **options)
     if kind == "confluence":
-        from ingest.sources.confluence import ConfluenceSource
+        from rolesearch.ingest.sources.confluence import ConfluenceSource
 
         return ConfluenceSource(location, **options)
     if kind == "crawl":
-        from ingest.sources.crawl import CrawlSource
+        from rolesearch.ingest.sources.crawl import CrawlSource
 
         return CrawlSource(location, state_dir=state_dir, **options)
     raise SourceError(f"unknown source kind {kind!r} (one of {', '.join(KINDS)})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol, Union
 
-from ingest.articles import MAX_ARTICLE_BYTES, Article, ArticleError, content_hash
+from rolesearch.ingest.articles import MAX_ARTICLE_BYTES, Article, ArticleError, content_hash
 
 
 class SourceError(ValueError):

@@ -16,9 +16,9 @@ from typing import Iterator
 
 from bs4 import BeautifulSoup
 
-from ingest.articles import MAX_ARTICLE_BYTES, ArticleError, id_slug
-from ingest.html import html_to_text
-from ingest.sources.base import Item, Skipped, SourceError, page_article
+from rolesearch.ingest.articles import MAX_ARTICLE_BYTES, ArticleError, id_slug
+from rolesearch.ingest.html import html_to_text
+from rolesearch.ingest.sources.base import Item, Skipped, SourceError, page_article
 
 _PAGE_ID = re.compile(r"(?:^|_)(\d+)$")
 _NOT_PAGES = {"attachments", "images", "styles"}

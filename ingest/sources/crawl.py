@@ -22,10 +22,10 @@ import trafilatura.settings
 from bs4 import BeautifulSoup
 from protego import Protego
 
-from ingest.articles import MAX_ARTICLE_BYTES, ArticleError, content_hash, id_slug
-from ingest.html import html_to_text
-from ingest.sources.base import Item, Skipped, SourceError, page_article
-from ingest.sources.crawl_state import CrawledPage, CrawlState
+from rolesearch.ingest.articles import MAX_ARTICLE_BYTES, ArticleError, content_hash, id_slug
+from rolesearch.ingest.html import html_to_text
+from rolesearch.ingest.sources.base import Item, Skipped, SourceError, page_article
+from rolesearch.ingest.sources.crawl_state import CrawledPage, CrawlState
 
 USER_AGENT = "rolesearch-crawler/0.1"
 _NOT_PAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".css", ".js", ".pdf", ".zip",

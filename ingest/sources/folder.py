@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ingest.articles import ArticleError, article_id, content_hash, list_article_files, read_article
-from ingest.sources.base import Item, Skipped, SourceError, Unchanged
+from rolesearch.ingest.articles import ArticleError, article_id, content_hash, list_article_files, read_article
+from rolesearch.ingest.sources.base import Item, Skipped, SourceError, Unchanged
 
 
 @dataclass

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from ingest.articles import ArticleError, id_slug
-from ingest.sources.base import Item, Skipped, SourceError, check_size, page_article
-from ingest.sources.wikitext import wikitext_to_text
+from rolesearch.ingest.articles import ArticleError, id_slug
+from rolesearch.ingest.sources.base import Item, Skipped, SourceError, check_size, page_article
+from rolesearch.ingest.sources.wikitext import wikitext_to_text
 
 SCHEMAS = ("0.10", "0.11")
 _NS_PREFIX = "{http://www.mediawiki.org/xml/export-"

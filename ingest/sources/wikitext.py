@@ -12,10 +12,18 @@ import re
 
 import mwparserfromhell
 from mwparserfromhell.nodes import (
-    Argument, Comment, ExternalLink, Heading, HTMLEntity, Tag, Template, Text, Wikilink,
+    Argument,
+    Comment,
+    ExternalLink,
+    Heading,
+    HTMLEntity,
+    Tag,
+    Template,
+    Text,
+    Wikilink,
 )
 
-from ingest.html import TextWriter
+from rolesearch.ingest.html import TextWriter
 
 # Tags whose content is not shown as text (refs become footnotes; the rest are media or markup).
 _DROPPED_TAGS = {"ref", "references", "gallery", "templatestyles", "indicator", "imagemap", "timeline",

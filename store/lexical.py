@@ -4,6 +4,14 @@ Fields: "text" (the passage), "section" (its heading path), "title" (its article
 query's lexical score is a weighted sum of its BM25 score in each field (search.searcher's
 field_weights): a heading word counts, but less than the same word in the passage, and the
 title, shared by every passage of an article, counts least. A BEIR index has only "text".
+
+One analyser serves passages and queries (`analyze`: bm25s.tokenize's tokens without its per-call
+set-up). `LexicalIndex.scores` sums the fields with weights over every passage; `LexicalIndex.top`
+gives the same sums for the passages in the query terms' postings only (what a query costs at a
+million passages): postings are added into reused per-field float32 buffers, a common term's
+passages are pruned MaxScore-style when their bound cannot reach the top `depth`, and the top is
+partitioned above a sampled bar. A build reuses the previous version's term counts for unchanged
+passages (store.lexical_terms).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-from ingest.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, load_terms, save_terms
+from rolesearch.store.lexical_terms import DocTerms, analyze_corpus, bm25_index, combine, load_terms, save_terms
 
 LEXICAL_PARAMS = {"library": "bm25s", "method": "lucene", "k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en_plus"}
 logging.getLogger("bm25s").setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.embedding import Embedder
+from rolesearch.encoder.base import Encoder
 
 
 @dataclass(eq=False)
@@ -21,8 +21,8 @@ class _Pending:
     done: bool = False
 
 
-class GatedEmbedder:
-    """An Embedder whose encode_query runs at most `limit` passes at once; everything else is the embedder's own.
+class BatchedQueryEncoder:
+    """An Encoder whose encode_query runs at most `limit` passes at once; everything else is the embedder's own.
 
     Under load, many requests encoding at once each run slower (cores and caches shared, the GIL
     passed around), so all of them finish late; queued, each finishes at its own speed in turn.
@@ -33,7 +33,7 @@ class GatedEmbedder:
     depend on its batch-mates: fp32 yes, dynamic int8 no, its activation scale is the whole batch's).
     """
 
-    def __init__(self, embedder: Embedder, limit: int, batch: int = 1) -> None:
+    def __init__(self, embedder: Encoder, limit: int, batch: int = 1) -> None:
         self.inner = embedder
         self._limit = limit
         batched = batch > 1 and hasattr(embedder, "encode_queries") and getattr(embedder, "batch_invariant", False)

@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from rolesearch.encoder.base import encode_in_groups
+
 log = logging.getLogger(__name__)
 
 ONNX_BACKENDS = ("onnx", "onnx-int8")
@@ -146,8 +148,8 @@ def cached_export(model_path: str, quantized: bool, cache_dir: Path,
     return target, True
 
 
-class OnnxEmbedder:
-    """The Embedder interface on ONNX Runtime: same vectors (fp32) or nearly (int8), a fraction of the time."""
+class OnnxEncoder:
+    """The Encoder interface on ONNX Runtime: same vectors (fp32) or nearly (int8), a fraction of the time."""
 
     def __init__(self, spec, model_path: str, onnx_path: Path, tokenizer_file: Path, max_tokens: int):
         import onnxruntime as ort
@@ -197,9 +199,7 @@ class OnnxEmbedder:
     def encode(self, texts: Sequence[str], progress: bool = False,
                on_progress: Callable[[int, int], None] | None = None,
                on_vectors: Callable[[list[int], np.ndarray], None] | None = None) -> np.ndarray:
-        """Normalised embeddings, one row per text, in length-sorted batches (see Embedder.encode)."""
-        from ingest.embedding import encode_in_groups
-
+        """Normalised embeddings, one row per text, in length-sorted batches (see Encoder.encode)."""
         def group(batch: list[str]) -> np.ndarray:
             return np.concatenate([self._run(batch[b:b + self.batch_size]) for b in range(0, len(batch), self.batch_size)])
 
@@ -214,8 +214,8 @@ class OnnxEmbedder:
         return self._run(queries)
 
 
-def load_onnx(spec, model_path: str) -> OnnxEmbedder:
-    """An OnnxEmbedder for spec, exporting the model first when no cached export exists (ExportError if it can't)."""
+def load_onnx(spec, model_path: str) -> OnnxEncoder:
+    """An OnnxEncoder for spec, exporting the model first when no cached export exists (ExportError if it can't)."""
     root = Path(model_path)
     tokenizer_file = root / "tokenizer.json"
     if not tokenizer_file.is_file():
@@ -235,4 +235,4 @@ def load_onnx(spec, model_path: str) -> OnnxEmbedder:
     cache_dir = Path(spec.onnx_cache) if spec.onnx_cache else default_cache_dir()
     onnx_path, exported = cached_export(model_path, spec.backend == "onnx-int8", cache_dir, load_st)
     log.info("%s ONNX model %s", "exported" if exported else "loaded cached", onnx_path)
-    return OnnxEmbedder(spec, model_path, onnx_path, tokenizer_file, max_tokens)
+    return OnnxEncoder(spec, model_path, onnx_path, tokenizer_file, max_tokens)

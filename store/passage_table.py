@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import Passage
+from rolesearch.store.passage import Passage
 
 ROWS = "passages.jsonl"
 OFFSETS = "passages.offsets.npy"

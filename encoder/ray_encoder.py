@@ -1,6 +1,6 @@
 """Embedding on a Ray cluster: Ray Data `map_batches` over a pool of actors, one model each, vectors streamed back.
 
-`RayEmbedder` has the interface of `ingest.embedding.Embedder`, so `build_index` and its embedding cache
+`RayEncoder` has the interface of `encoder.base.Encoder`, so `build_index` and its embedding cache
 work unchanged: each group of vectors reaches `on_vectors` (the cache) as soon as an actor returns it.
 """
 
@@ -12,8 +12,9 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ingest.cluster import ClusterError, require_ray
-from ingest.embedding import Embedder, EmbedderSpec
+from rolesearch.cluster import ClusterError, require_ray
+from rolesearch.encoder.base import Encoder
+from rolesearch.encoder.spec import EncoderSpec
 
 GROUP_BATCHES = 4  # texts per Ray batch = batch_size * this, the same groups a local build encodes at once
 
@@ -21,7 +22,7 @@ GROUP_BATCHES = 4  # texts per Ray batch = batch_size * this, the same groups a 
 class EncodeActor:
     """One Ray actor: loads the model from the spec once, then encodes each batch of texts it is handed."""
 
-    def __init__(self, spec: EmbedderSpec, threads: int):
+    def __init__(self, spec: EncoderSpec, threads: int):
         import torch
 
         torch.set_num_threads(threads)  # the actor's share of the node's cores, no more
@@ -32,10 +33,10 @@ class EncodeActor:
         return {"i": batch["i"], "vector": vectors}
 
 
-class RayEmbedder:
-    """An Embedder whose `encode` runs on Ray actors; queries and token counts stay on the local model."""
+class RayEncoder:
+    """An Encoder whose `encode` runs on Ray actors; queries and token counts stay on the local model."""
 
-    def __init__(self, local: Embedder, actors: int = 2, actor_cpus: int = 1):
+    def __init__(self, local: Encoder, actors: int = 2, actor_cpus: int = 1):
         if actors < 1 or actor_cpus < 1:
             raise ValueError("need at least one Ray actor with at least one CPU")
         self.local = local

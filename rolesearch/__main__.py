@@ -1,0 +1,5 @@
+"""`python -m rolesearch`: the `rolesearch` command."""
+
+from rolesearch.cli.main import main
+
+main()
