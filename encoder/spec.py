@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 
 from rolesearch.encoder.base import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, Encoder, resolve_model
+from rolesearch.encoder.onnx_encoder import ExportError, load_onnx
+from rolesearch.encoder.torch_encoder import TorchEncoder
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +28,8 @@ class EncoderSpec:
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.backend != "torch":
-            from rolesearch.encoder.onnx_encoder import ExportError, load_onnx
-
             try:
                 return load_onnx(self, resolve_model(self.model))
             except ExportError as exc:
                 log.warning("model %s cannot run on ONNX Runtime (%s); falling back to torch", self.model, exc)
-        from rolesearch.encoder.torch_encoder import TorchEncoder
-
-        return TorchEncoder(self.model, self.device, self.batch_size, spec=self)
+        return TorchEncoder(self)

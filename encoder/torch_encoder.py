@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from rolesearch.encoder.base import DEFAULT_MODEL, encode_in_groups, resolve_model
-from rolesearch.encoder.spec import EncoderSpec
+from rolesearch.encoder.base import encode_in_groups, resolve_model
+
+if TYPE_CHECKING:  # the spec module loads this one: importing it back at run time would be a circle
+    from rolesearch.encoder.spec import EncoderSpec
 
 
 class TorchEncoder:
@@ -17,19 +19,19 @@ class TorchEncoder:
     backend = "torch"
     batch_invariant = True  # a query's vector does not depend on the queries batched with it (padding is masked)
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32,
-                 spec: EncoderSpec | None = None):
+    def __init__(self, spec: EncoderSpec):
+        """The model spec names, on spec.device; EncoderSpec.load() is how callers get one."""
         # No hub at run time here: a name that is not on disk must fail fast, not hang on the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
 
-        self.name = model
-        self.batch_size = batch_size
-        self.spec = spec or EncoderSpec(model, device, batch_size, backend="torch")
-        self.vectors = model  # names the vector space: caches and incremental builds reuse only the same one
-        self.model = SentenceTransformer(resolve_model(model), device=device)
+        self.name = spec.model
+        self.batch_size = spec.batch_size
+        self.spec = spec
+        self.vectors = spec.model  # names the vector space: caches and incremental builds reuse only the same one
+        self.model = SentenceTransformer(resolve_model(spec.model), device=spec.device)
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self.max_tokens = int(self.model.max_seq_length)

@@ -17,14 +17,13 @@ from rolesearch.store.ann import AnnParams
 from rolesearch.store.manifest import IndexBusy, IndexCorrupt, Manifest, current_version, version_dir
 from rolesearch.store.passage import Passage
 from rolesearch.store.passage_table import write_passages
+from rolesearch.store.sentences import passage_sentences
 
 KEEP_VERSIONS = 3
 
 
 def sentence_starts(passages: list[Passage]) -> np.ndarray:
     """First sentence row of each passage, plus the total: n + 1 entries (rows are stored passage by passage)."""
-    from rolesearch.store.sentences import passage_sentences
-
     counts = [len(passage_sentences(p.text)) for p in passages]
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 

@@ -59,10 +59,19 @@ def _module_of(path: Path, dirs: dict[str, Path]) -> str:
     return ".".join(["rolesearch", *rel.parts]).removesuffix(".__init__")
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """(line, module) of every import in the file, at any depth."""
+def _imports(path: Path, run_time: bool = False) -> list[tuple[int, str]]:
+    """(line, module) of every import in the file, at any depth; with run_time, not those under
+    `if TYPE_CHECKING:` (they are never executed)."""
     out = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = set()
+    if run_time:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                skipped |= {id(n) for child in node.body for n in ast.walk(child)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -94,6 +103,44 @@ def test_every_part_imports_only_the_parts_below_it():
             elif target is not None and target != part and target not in ALLOWED[part]:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {part} imports {imported} ({target})")
     assert not wrong, "imports against the allowed directions:\n" + "\n".join(wrong)
+
+
+def _cycles() -> list[list[str]]:
+    """Import circles among the package's modules, counting imports that run (lazy ones too)."""
+    files = _sources()
+    modules = {m for _, m in files}
+    graph: dict[str, set[str]] = {}
+    for path, module in files:
+        deps = set()
+        for _, imported in _imports(path, run_time=True):
+            while imported and imported not in modules:  # rolesearch.store.ann.AnnParams -> rolesearch.store.ann
+                imported = imported.rpartition(".")[0]
+            if imported and imported != module:
+                deps.add(imported)
+        graph[module] = deps
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append(stack[stack.index(dep):] + [dep])
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return cycles
+
+
+def test_no_module_imports_itself_back():
+    """A circle deferred by a function-local import is still a circle: none, anywhere in the package."""
+    assert not _cycles(), "import circles:\n" + "\n".join(" -> ".join(c) for c in _cycles())
 
 
 def test_the_direction_check_sees_a_wrong_arrow(tmp_path):
