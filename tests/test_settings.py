@@ -72,13 +72,18 @@ def test_dead_settings_gone_and_threads_variable_kept(clean_env, monkeypatch):
     assert Settings().torch_threads == 3
 
 
-def _documented() -> dict[str, tuple[str, str]]:
-    """The settings table of docs/operations.md: variable -> (default, what it does), backticks dropped."""
+def _configuration_section() -> str:
+    """docs/operations.md from its "## Configuration" heading to the next section."""
     text = OPERATIONS.read_text(encoding="utf-8")
     section = text[text.index("## Configuration\n"):]
     section = section[:section.find("\n## ", 1)]
+    return section
+
+
+def _documented() -> dict[str, tuple[str, str]]:
+    """The settings table of docs/operations.md: variable -> (default, what it does), backticks dropped."""
     rows = {}
-    for line in section.splitlines():
+    for line in _configuration_section().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("|") and len(cells) == 3 and cells[0].startswith("`ROLESEARCH_"):
             rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2])
@@ -115,8 +120,5 @@ def test_operations_table_lists_every_setting_with_its_default():
 
 
 def test_table_rows_are_one_per_setting():
-    text = OPERATIONS.read_text(encoding="utf-8")
-    section = text[text.index("## Configuration\n"):]
-    section = section[:section.find("\n## ", 1)]
-    variables = re.findall(r"^\| `(ROLESEARCH_[A-Z0-9_]+)`", section, flags=re.M)
+    variables = re.findall(r"^\| `(ROLESEARCH_[A-Z0-9_]+)`", _configuration_section(), flags=re.M)
     assert len(variables) == len(set(variables)) == len(Settings.model_fields)
