@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from rolesearch.api.access_log import access_logger
 from rolesearch.api.errors import ERROR_RESPONSES, install_error_handlers
 from rolesearch.api.metrics import Metrics
-from rolesearch.api.middleware import BodySizeLimit, RequestObserver
+from rolesearch.api.middleware import BodySizeLimit, PrivateResponses, RequestObserver
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.reload import watch_index
 from rolesearch.api.routes import admin, articles, ask, health, metrics, page, readiness, search
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
     install_error_handlers(app)
     # Added innermost first: the observer sees every request, CORS answers preflights before the body limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(PrivateResponses, vary=["Authorization", settings.auth_user_header, settings.auth_groups_header])
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                        allow_headers=["Content-Type"], max_age=600)
     app.add_middleware(RequestObserver, metrics=app.state.metrics,

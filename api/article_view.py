@@ -8,10 +8,15 @@ from pathlib import Path
 from rolesearch.api.links import section_anchor, slug
 from rolesearch.ingest.articles import Article, ArticleError, read_article
 from rolesearch.ingest.structure import parse_blocks
+from rolesearch.search.access import Reader, can_read
 
 
 class ArticleMissing(Exception):
     """The article is not in the served index, or its file is gone from the corpus folder."""
+
+
+class ArticleRefused(Exception):
+    """The article's file now names groups the reader is not in (restricted since it was indexed)."""
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,32 @@ class ArticlePage:
         return [b for b in self.blocks if b.kind == "heading"]
 
 
-def load_article_page(corpus_dir: Path, article_id: str, indexed: dict) -> ArticlePage:
-    """Read an indexed article (manifest entry `indexed`) from the corpus and lay it out."""
+def load_article_page(corpus_dir: Path, article_id: str, indexed: dict, reader: Reader) -> ArticlePage:
+    """Read an indexed article (manifest entry `indexed`) from the folder it was indexed from and lay it out.
+
+    The file as it is now is shown only when both its groups now (front matter) and the indexed ones
+    (which include the access map's) admit the reader: an article restricted since the last ingest is
+    not served whole meanwhile. ArticleRefused when they do not.
+    """
     source = indexed.get("source", "folder")
     if source != "folder":  # a wiki page lives in its wiki; hits and /articles link there
         where = f"; its page is {indexed['url']}" if indexed.get("url") else ""
         raise ArticleMissing(f"article {article_id!r} comes from a {source} source and is not shown here{where}")
-    path = Path(corpus_dir) / indexed["path"]
+    # The folder recorded at ingest; versions built before it was recorded fall back to the corpus folder.
+    folder = Path(indexed.get("origin") or corpus_dir)
+    path = folder / indexed["path"]
     try:
-        article = read_article(path, corpus_dir)
+        inside = path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        inside = False
+    if not inside:  # a symlink or ".." out of the folder is never followed
+        raise ArticleMissing(f"article {article_id!r} is indexed but its file lies outside its folder")
+    try:
+        article = read_article(path, folder)
     except ArticleError as exc:
         raise ArticleMissing(f"article {article_id!r} is indexed but its file cannot be read: {exc}") from exc
+    if not can_read(article.access, reader):
+        raise ArticleRefused(article_id)
     return article_page(article, changed=article.content_hash != indexed.get("hash"))
 
 

@@ -63,3 +63,18 @@ def proxy_caller(peer: str | None, user: str | None, groups: str | None,
                                  "is not in ROLESEARCH_TRUSTED_PROXIES")
     user = (user or "").strip() or None
     return Caller(user, split_groups(groups)) if user or groups else ANONYMOUS
+
+
+def forwarded_hosts(values: list[str]) -> set[str]:
+    """The addresses named in X-Forwarded-For header values (ports and IPv6 brackets dropped)."""
+    out = set()
+    for value in values:
+        for part in value.split(","):
+            host = part.strip()
+            if host.startswith("[") and "]" in host:
+                host = host[1:host.index("]")]
+            elif host.count(":") == 1:
+                host = host.split(":")[0]
+            if host:
+                out.add(host)
+    return out

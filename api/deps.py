@@ -14,11 +14,12 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, proxy_caller
+from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, forwarded_hosts, proxy_caller
 from rolesearch.api.metrics import Metrics
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.service import IndexUnavailable, Service
 from rolesearch.api.tokens import TokenFileError, TokenStore
+from rolesearch.search.scope import restricted_count
 from rolesearch.search.searcher import Searcher
 from rolesearch.settings import Settings
 
@@ -87,23 +88,43 @@ def get_token_store(request: Request) -> TokenStore:
     return store
 
 
-async def get_caller(request: Request, settings: SettingsDep) -> Caller:
+def _one_header(request: Request, name: str) -> str | None:
+    """The header's value; a 400 when it is sent more than once (a proxy that appends instead of replacing
+    would otherwise let the client's own copy through, whichever copy was read)."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise HTTPException(400, f"header {name} is sent {len(values)} times; identity headers must appear once")
+    return values[0] if values else None
+
+
+async def get_caller(request: Request, settings: SettingsDep, service: ServiceDep) -> Caller:
     """Who this request is answered for, by ROLESEARCH_AUTH (off: everyone reads everything).
 
     The bearer token is read by hand, not declared with HTTPBearer: the schema would then say every
     search needs one, which is only true in token mode (and even there a request without one is public).
     """
     if settings.auth == "off":
+        # Left unset over an index with restricted articles: fail closed, public articles only, until
+        # ROLESEARCH_AUTH=off is set on purpose or a mode is chosen (Service.load logs the warning).
+        searcher = service.searcher
+        if "auth" not in settings.model_fields_set and searcher is not None and \
+                restricted_count(searcher.index.articles):
+            return ANONYMOUS
         return ANYONE
     if settings.auth == "proxy":
         # The connection's own address: `rolesearch serve` turns uvicorn's X-Forwarded-For rewriting off in this mode.
         peer = request.client.host if request.client else None
+        if peer and peer in forwarded_hosts(request.headers.getlist("x-forwarded-for")):
+            # A server in front (Ray Serve's proxy, uvicorn without --no-proxy-headers) replaced the real peer
+            # with an address the client wrote itself: never believe it.
+            raise HTTPException(403, f"requests must come through the authenticating proxy: peer {peer} was taken "
+                                     "from X-Forwarded-For by a server in front; turn its proxy-header handling off")
         try:
-            return proxy_caller(peer, request.headers.get(settings.auth_user_header),
-                                request.headers.get(settings.auth_groups_header), settings.trusted_proxies)
+            return proxy_caller(peer, _one_header(request, settings.auth_user_header),
+                                _one_header(request, settings.auth_groups_header), settings.trusted_proxies)
         except CallerRefused as exc:
             raise HTTPException(exc.status, exc.detail) from exc
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    scheme, _, token = (_one_header(request, "authorization") or "").partition(" ")
     if not token.strip() or scheme.lower() != "bearer":
         return ANONYMOUS  # no token: public articles only (the search page in a browser)
     try:

@@ -32,8 +32,8 @@ class Metrics:
             ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.index = Info("rolesearch_index", "The served index version, when it was built and the model", registry=r)
-        self.index_passages = Gauge("rolesearch_index_passages", "Passages in the served index", registry=r)
-        self.index_articles = Gauge("rolesearch_index_articles", "Articles in the served index", registry=r)
+        # No article or passage counts: /metrics answers anyone who reaches it, and whole-index counts minus a
+        # reader's /healthz counts would tell how many restricted articles exist (docs/permissions.md).
         self.index_loaded_at = Gauge(
             "rolesearch_index_last_reload_timestamp_seconds", "Unix time the served index version was loaded",
             registry=r,
@@ -53,8 +53,6 @@ class Metrics:
         """Record the index version now served and when it was loaded (Unix time)."""
         m = index.manifest
         self.index.info({"version": m.version, "built_at": m.built_at, "model": m.model})
-        self.index_passages.set(m.passages)
-        self.index_articles.set(len(m.articles))
         self.index_loaded_at.set(at)
 
     def render(self) -> tuple[bytes, str]:

@@ -99,3 +99,32 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class PrivateResponses:
+    """Marks every response private to its reader: `Cache-Control: private` and `Vary` on the identity headers.
+
+    Answers depend on who asks (groups, token), so a shared cache in front must neither keep one reader's
+    answer for another nor serve it by URL alone.
+    """
+
+    def __init__(self, app: ASGIApp, vary: list[str]) -> None:
+        self.app = app
+        self.vary = ", ".join(vary).encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                vary = [v for k, v in headers if k.lower() == b"vary"]
+                headers = [(k, v) for k, v in headers if k.lower() != b"vary"]
+                headers += [(b"cache-control", b"private"),
+                            (b"vary", b", ".join([*vary, self.vary]) if vary else self.vary)]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_private)

@@ -163,6 +163,8 @@ class RollbackRequest(BaseModel):
     model_config = {"extra": "forbid"}
 
     version: str = Field(..., min_length=1, max_length=200, description="A version id from `rolesearch versions`")
+    allow_wider_access: bool = Field(False, description="Publish it even when it lets more readers see some "
+                                     "articles than the published version does (recorded in the audit log)")
 
 
 class RollbackResponse(BaseModel):

@@ -72,7 +72,11 @@ def run_replicas(settings: Settings, replicas: int, replica_cpus: float = 1.0) -
                                   ray_actor_options={"num_cpus": replica_cpus},
                                   health_check_period_s=2, health_check_timeout_s=10)
     try:
-        serve.start(http_options=HTTPOptions(host=settings.host, port=settings.port))
+        # Serve's proxy runs uvicorn, which by default takes the client address from X-Forwarded-For when the
+        # peer is loopback: any local client could then pose as a trusted proxy. Its proxies inherit the
+        # controller's environment; FORWARDED_ALLOW_IPS="" trusts no one (the app also refuses such requests).
+        serve.start(http_options=HTTPOptions(host=settings.host, port=settings.port),
+                    controller_options={"runtime_env": {"env_vars": {"FORWARDED_ALLOW_IPS": ""}}})
         serve.run(deployment.bind(), name=APP_NAME, route_prefix="/")
     except Exception as exc:  # noqa: BLE001 - deployment failures come as RuntimeError, RayServeException, ...
         raise ClusterError(f"Ray Serve could not start the replicas: {exc}") from exc

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
 from rolesearch.encoder.base import Encoder
+from rolesearch.search.scope import restricted_count
 from rolesearch.search.searcher import Searcher
 from rolesearch.settings import Settings
 from rolesearch.store.manifest import StoreError, current_version
+
+log = logging.getLogger(__name__)
 
 
 class IndexUnavailable(Exception):
@@ -38,6 +42,11 @@ class Service:
     def load(self, version: str | None = None) -> Searcher:
         """Load the published (or named) version and make it the served one."""
         searcher = self.settings.open_searcher(self.embedder, version=version)
+        restricted = restricted_count(searcher.index.articles)
+        if restricted and self.settings.auth == "off" and "auth" not in self.settings.model_fields_set:
+            log.warning("index version %s holds %d restricted article(s) but ROLESEARCH_AUTH is not set: serving "
+                        "public articles only, as to an anonymous reader; set ROLESEARCH_AUTH=proxy or token, or "
+                        "ROLESEARCH_AUTH=off to let everyone read everything", searcher.index.version, restricted)
         with self._lock:
             self.searcher = searcher
             self.load_error = None

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from rolesearch.cli.app import RAY_HELP, app, fail, ray_cluster_or_exit, settings_from
+from rolesearch.cli.app import RAY_HELP, app, fail, os_user, ray_cluster_or_exit, settings_from
 from rolesearch.settings import Settings
 
 
@@ -27,6 +27,9 @@ def ingest(
                                                "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
     access_map: Optional[Path] = typer.Option(None, "--access-map", help="YAML rules giving articles access groups "
                                               "by title, URL or path (default ROLESEARCH_ACCESS_MAP_FILE)"),
+    allow_wider_access: bool = typer.Option(False, "--allow-wider-access", help="Publish even when some articles "
+                                            "become readable by more readers than in the published version "
+                                            "(a map removed, a rule or group dropped); recorded in the audit log"),
     ray_address: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     ray_actors: int = typer.Option(2, "--ray-actors", min=1, help="With --ray: actors embedding, one model each"),
     ray_actor_cpus: int = typer.Option(1, "--ray-actor-cpus", min=1, help="With --ray: CPUs (torch threads) per actor"),
@@ -52,7 +55,8 @@ def ingest(
             summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                                   progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
                                   cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
-                                  access=access, ann_params=s.ann_params())
+                                  access=access, ann_params=s.ann_params(), allow_wider_access=allow_wider_access,
+                                  forced_by=f"command line (user {os_user()})")
         except (StoreError, FileNotFoundError, RolesError, SourceError, ClusterError) as exc:
             fail(str(exc))
     d = summary.to_dict()

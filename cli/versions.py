@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from rolesearch.cli.app import app, fail, settings_from
+from rolesearch.cli.app import app, fail, os_user, settings_from
 
 
 @app.command()
@@ -39,6 +39,8 @@ def versions(
 def rollback(
     version: str = typer.Argument(..., help="A version id from `rolesearch versions`"),
     index: Optional[Path] = typer.Option(None, "--index"),
+    allow_wider_access: bool = typer.Option(False, "--allow-wider-access", help="Publish it even when it lets more "
+                                            "readers see some articles than the published version (audited)"),
 ) -> None:
     """Publish a kept index version again; running servers swap it in within their reload interval."""
     from rolesearch.store.manifest import StoreError
@@ -46,7 +48,8 @@ def rollback(
 
     s = settings_from(index_dir=index)
     try:
-        previous = publish_again(s.index_dir, version, s.model)
+        previous = publish_again(s.index_dir, version, s.model, allow_wider_access,
+                                 f"command line (user {os_user()})")
     except StoreError as exc:
         fail(str(exc))
     typer.echo(f"published version {version} (was {previous or 'none'})")

@@ -15,6 +15,7 @@ article has already (front matter `access`, or a source that knows its page perm
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -55,21 +56,32 @@ class AccessMap:
     """The rules of one mapping file, in order."""
 
     rules: tuple[AccessRule, ...] = ()
+    path: str | None = None  # the file the rules come from (recorded in the manifest with its digest)
+    digest: str | None = None  # SHA-256 of the file's bytes
 
     @classmethod
     def load(cls, path: Path) -> "AccessMap":
-        """Read and check a mapping file."""
+        """Read and check a mapping file; an empty one is an error (it would make every mapped article public)."""
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            raw = Path(path).read_bytes()
+            data = yaml.safe_load(raw.decode("utf-8"))
         except OSError as exc:
             raise AccessMapError(f"access map {path} cannot be read: {exc.strerror or exc}") from exc
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise AccessMapError(f"access map {path} is not valid YAML: {exc}") from exc
-        if data is None:
-            return cls()
+        if data is None or data == []:
+            raise AccessMapError(f"access map {path} has no rules: an empty map would make every article it "
+                                 "restricted public; give rules, or stop passing the map")
         if not isinstance(data, list):
             raise AccessMapError(f"access map {path} must be a list of rules (- title/url/path: pattern, groups: [...])")
-        return cls(tuple(_rule(r, i, path) for i, r in enumerate(data, start=1)))
+        return cls(tuple(_rule(r, i, path) for i, r in enumerate(data, start=1)), str(Path(path).resolve()),
+                   hashlib.sha256(raw).hexdigest())
+
+    def describe(self) -> dict | None:
+        """What the manifest records of the map in force: file, digest and rule count (None: no map)."""
+        if self.path is None:
+            return None
+        return {"path": self.path, "sha256": self.digest, "rules": len(self.rules)}
 
     def __call__(self, article: Article) -> tuple[str, ...]:
         """The groups of every rule that matches the article (the ingest access hook: Article -> groups)."""
@@ -99,3 +111,45 @@ def _rule(raw, n: int, path: Path) -> AccessRule:
     if not isinstance(groups, list) or not any(str(g).strip() for g in groups):
         raise AccessMapError(f"{where}: groups must be a non-empty list of group names")
     return AccessRule(tuple(sorted({str(g).strip() for g in groups if str(g).strip()})), **patterns)
+
+
+def inherit_from_ancestors(articles: list) -> list:
+    """Pages under a parent (Confluence: meta "ancestors", the titles from the space root down) get the groups of
+    their nearest ancestor that has some, unless they have their own; and an ancestor's title is dropped from a
+    page's section path when the page is readable by someone the ancestor is not (public, or another group).
+
+    Articles of other kinds (no "ancestors") and Unchanged items pass as they are.
+    """
+    by_title = {a.title: a for a in articles if isinstance(a, Article) and "ancestors" in a.meta}
+    resolved: dict[str, tuple[str, ...]] = {}
+
+    def groups_of(title: str, depth: int = 0) -> tuple[str, ...]:
+        if title in resolved:
+            return resolved[title]
+        page = by_title.get(title)
+        if page is None or depth > 64:  # an ancestor not exported, or a loop: nothing to inherit
+            return ()
+        own = tuple(page.access)
+        if not own:
+            for parent in reversed(page.meta["ancestors"]):
+                own = groups_of(parent, depth + 1)
+                if own:
+                    break
+        resolved[title] = own
+        return own
+
+    out = []
+    for a in articles:
+        if not isinstance(a, Article) or "ancestors" not in a.meta:
+            out.append(a)
+            continue
+        groups = groups_of(a.title)
+        # An ancestor's title may show only to people who may read the ancestor: every reader of the page.
+        prefix = tuple(t for t in a.section_prefix if t not in by_title or _narrower_or_equal(groups, groups_of(t)))
+        out.append(dataclasses.replace(a, access=groups, section_prefix=prefix))
+    return out
+
+
+def _narrower_or_equal(page: tuple[str, ...], ancestor: tuple[str, ...]) -> bool:
+    """Whether every reader of the page may read the ancestor (an ancestor without groups is public)."""
+    return not ancestor or (bool(page) and set(page) <= set(ancestor))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Article:
     meta: dict = field(default_factory=dict, compare=False)
     # Where the page sits in its wiki (Confluence breadcrumbs): the start of every passage's section path.
     section_prefix: tuple[str, ...] = ()
+    origin: str | None = None  # the folder a folder source read it from (absolute), where its page is read
 
 
 def list_article_files(corpus_dir: Path) -> list[Path]:
@@ -116,10 +118,34 @@ def read_article(path: Path, corpus_dir: Path | None = None) -> Article:
         publisher=_clean(meta.get("publisher")),
         date=_clean(meta.get("date")),
         tags=tuple(str(t) for t in tags if str(t).strip()),
-        access=access_groups(meta.get("access")),
+        access=front_matter_access(meta),
         headings=headings,
         meta=meta,
     )
+
+
+# Keys someone meaning `access` writes: refused rather than read as "no groups", which would make the article public.
+_ACCESS_LOOKALIKES = {"groups", "group", "acl", "acls", "permissions", "permission", "readers", "allowed", "allow",
+                      "visibility", "restricted", "restrict", "private"}
+
+
+def front_matter_access(meta: dict) -> tuple[str, ...]:
+    """The `access` groups of front matter; ArticleError when the key is there but empty, or misspelt.
+
+    Both would otherwise read as "public": an article meant to be restricted must never become public by a typo.
+    """
+    for key in meta:
+        k = str(key).strip().lower()
+        if k != "access" and (k in _ACCESS_LOOKALIKES or difflib.SequenceMatcher(None, k, "access").ratio() >= 0.8):
+            raise ArticleError(f"front matter key {key!r} looks like a misspelt `access` (the article's groups); "
+                               "write `access: [group, ...]`, or remove the key")
+    if "access" not in meta:
+        return ()
+    groups = access_groups(meta["access"])
+    if not groups:
+        raise ArticleError("front matter `access` is empty: list the groups that may read the article, or remove "
+                           "the key to make it public")
+    return groups
 
 
 def access_groups(value) -> tuple[str, ...]:

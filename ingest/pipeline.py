@@ -27,6 +27,7 @@ from rolesearch.ingest.roles import with_roles
 from rolesearch.ingest.rows import PassageRows, RowPlan, fill_missing, gather, plan_rows, sequential
 from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
 from rolesearch.ingest.sources.folder import FolderSource
+from rolesearch.store.access_change import AccessWidened, audit, widened
 from rolesearch.store.ann import AnnParams
 from rolesearch.store.lexical import LEXICAL_PARAMS, LexicalIndex, build_lexical_fields, reusable_terms, save_lexical
 from rolesearch.store.manifest import Manifest, new_version_id, now_iso
@@ -74,6 +75,8 @@ class BuildOptions:
     cache_max_entries: int = DEFAULT_MAX_ENTRIES  # 0: no embedding cache, nothing read or written
     full: bool = False  # reuse nothing: no previous rows, no cached vectors
     wait_for_lock: bool = False  # wait for another build to finish rather than fail with IndexBusy
+    allow_wider_access: bool = False  # publish even when an article becomes readable by more readers (audited)
+    forced_by: str | None = None  # who allowed it, for the audit log
     chunk_workers: int = 1
     progress: bool = False  # the encoder's progress bar
     on_progress: ProgressFn | None = None
@@ -109,6 +112,8 @@ def build_index(
     ann_params: AnnParams = AnnParams(),
     stages: dict | None = None,
     chunk_workers: int = 1,
+    allow_wider_access: bool = False,
+    forced_by: str | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with its sources (default: the folder corpus_dir), embedding only
     passages not embedded before.
@@ -127,7 +132,8 @@ def build_index(
     options = BuildOptions(chunking=params, ann=ann_params, roles=roles, access=access,
                            cache_max_entries=cache_max_entries, full=full, wait_for_lock=wait_for_lock,
                            chunk_workers=chunk_workers, progress=progress, on_progress=on_progress,
-                           on_phase=on_phase, stages=stages)
+                           on_phase=on_phase, stages=stages, allow_wider_access=allow_wider_access,
+                           forced_by=forced_by)
     return build(sources, index_dir, embedder, options)
 
 
@@ -151,6 +157,12 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         clock.lap("read_sources")
         changes = chunk_changed(read, base, options.chunking, embedder, options.chunk_workers)
         clock.lap("chunking")
+        # Fail closed: a map removed or emptied, a rule gone, groups dropped from front matter all make
+        # articles readable by more people; that is refused before anything is embedded, unless allowed.
+        wider = widened(base.articles, {i.id: {"access": list(i.access)} for i in changes.items
+                                        if i.id in changes.passages})
+        if wider and not options.allow_wider_access:
+            raise AccessWidened("this build", wider, "--allow-wider-access")
         passages, copied = _passages(changes, base.previous, config)
         clock.lap("roles")
         removed = changes.removed(base.articles)
@@ -164,10 +176,15 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
             lexical = _lexical(passages, changes.reused, base.previous)
             clock.lap("lexical")
             manifest = _manifest(version, embedder, options.chunking, config, changes, base, lexical, vectors)
+            describe = getattr(options.access, "describe", None)  # an AccessMap says which file it is
+            manifest.access_map = describe() if describe is not None else None
             _write_files(index_dir, draft, manifest, passages, lexical, vectors, copied, base.previous, options.ann)
             clock.lap("write_version")
         phase("publishing")
         publish(index_dir, manifest.version)  # looked up at call time: crash tests wrap it
+        if wider:
+            audit(index_dir, "ingest", version=manifest.version, forced_by=options.forced_by or "unknown",
+                  widened={aid: {"from": a, "to": b} for aid, (a, b) in wider.items()})
         clock.lap("publish")
     return _summary(manifest.version, changes, removed, renamed, vectors, base, t0)
 
@@ -251,12 +268,16 @@ def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, i
         a = by_id[aid]
         if isinstance(a, Unchanged):
             out[aid] = old_articles[aid] | {"path": a.path, "access": list(a.access), "passages": n}
+            if a.origin is not None:
+                out[aid]["origin"] = a.origin
             continue
         out[aid] = {
             "path": a.path, "hash": a.content_hash, "title": a.title, "url": a.url, "publisher": a.publisher,
             "date": a.date, "tags": list(a.tags), "access": list(a.access), "source": a.source, "passages": n,
             "own_access": [] if aid in mapped else list(a.access),
         }
+        if a.origin is not None:  # the folder the article page reads the file from (never another one)
+            out[aid]["origin"] = a.origin
     return out
 
 

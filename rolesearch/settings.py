@@ -143,9 +143,11 @@ class Settings(BaseSettings):
         if isinstance(v, str):
             v = json.loads(v) if v.strip().startswith("[") else [p for p in v.split(",") if p.strip()]
         try:
-            return [ip_network(str(p).strip(), strict=False) for p in v]
+            # strict: 10.0.0.5/8 is refused, not silently widened to the whole of 10.0.0.0/8
+            return [ip_network(str(p).strip(), strict=True) for p in v]
         except ValueError as exc:
-            raise ValueError(f"trusted_proxies: {exc} (give addresses or CIDRs, e.g. 10.0.0.5,10.1.0.0/16)") from exc
+            raise ValueError(f"trusted_proxies: {exc} (give addresses or CIDRs without host bits, e.g. "
+                             "10.0.0.5,10.1.0.0/16)") from exc
 
     @model_validator(mode="after")
     def _proxy_needs_trusted_peers(self):

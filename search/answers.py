@@ -126,13 +126,14 @@ def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, 
 
 
 def ask(searcher: Searcher, query: str, roles: RoleConfig, config: AnswerConfig = AnswerConfig(), k: int = 5,
-        allow: np.ndarray | None = None) -> AskResult:
+        allow: np.ndarray | None = None, scope: np.ndarray | None = None) -> AskResult:
     """Search in hybrid mode and answer from the hits.
 
     allow (Searcher.search) keeps passages out before ranking, so roles, evidence, the answer sentence and
-    the not-answerable check (the best cosine over allowed passages only) all come from what the caller may see.
+    the not-answerable check (the best cosine over allowed passages only) all come from what the caller may see;
+    scope (the passages the caller may read) is what lexical statistics are taken over.
     """
-    result = searcher.search(query, k=max(k, config.passages), mode="hybrid", allow=allow)
+    result = searcher.search(query, k=max(k, config.passages), mode="hybrid", allow=allow, scope=scope)
     a = answer(query, result, roles, searcher.index.articles, config)
     result.hits = result.hits[:k]
     return AskResult(query, a, result)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -10,12 +13,15 @@ import faiss
 import numpy as np
 
 from rolesearch.store.ann import AnnParams
-from rolesearch.store.lexical import LexicalIndex, load_lexical
+from rolesearch.store.lexical import LexicalIndex, ScopedLexical, load_lexical, scoped_lexical
+from rolesearch.store.lexical_terms import DocTerms, load_terms
 from rolesearch.store.manifest import IndexCorrupt, Manifest
 from rolesearch.store.passage_table import PassageTable
 from rolesearch.store.sentences import sentence_owners
 from rolesearch.store.vector_rows import ArrayRows, VectorRows, vector_rows
 from rolesearch.store.versions import load_version
+
+_SCOPES_KEPT = 16  # scoped lexical indexes kept per version (one per group set in use)
 
 
 @dataclass
@@ -34,6 +40,36 @@ class SearchIndex:
     kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
     ann_params: AnnParams = AnnParams()
     sentence_start: np.ndarray | None = None  # first sentence row of passage i (n + 1 entries)
+    _scopes: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    _scope_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _saved_terms: dict | None = field(default=None, repr=False, compare=False)
+
+    def lexical_for(self, scope: np.ndarray | None) -> LexicalIndex | ScopedLexical | None:
+        """The lexical index whose BM25 statistics cover exactly the passages in scope (a reader's readable
+        passages; None: all). Built from the version's saved term counts, once per scope (a few group sets)."""
+        if scope is None or self.lexical is None:
+            return self.lexical
+        key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
+        with self._scope_lock:
+            hit = self._scopes.get(key)
+            if hit is not None:
+                self._scopes.move_to_end(key)
+                return hit
+            terms = self._terms()
+            if terms is None:  # a version written before term counts were saved: whole-index statistics
+                return self.lexical
+            scoped = scoped_lexical(terms, np.flatnonzero(scope))
+            self._scopes[key] = scoped
+            while len(self._scopes) > _SCOPES_KEPT:
+                self._scopes.popitem(last=False)
+            return scoped
+
+    def _terms(self) -> dict[str, DocTerms] | None:
+        if self._saved_terms is None:
+            names = list(self.lexical.fields)
+            terms = {n: load_terms(self.path / "lexical" / n, len(self.passages)) for n in names}
+            self._saved_terms = terms if all(t is not None for t in terms.values()) else {}
+        return self._saved_terms or None
 
     @cached_property
     def passage_rows(self) -> VectorRows | ArrayRows:

@@ -14,7 +14,8 @@ from rolesearch.search.index import SearchIndex
 _CACHE_BYTES = 64 * 2**20  # masks kept (one byte per passage): 256 at 256k passages and fewer, 64 at 1M
 _CACHE_MAX = 256
 _cache: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
-_counts: dict[tuple, tuple[dict, tuple[int, int]]] = {}  # (id(articles), reader) -> (articles, counts)
+_counts: dict[tuple, tuple[dict, tuple[int, int]]] = {}
+_restricted: list = [None, 0]  # [articles dict, its restricted count]: the newest version's, held with its dict  # (id(articles), reader) -> (articles, counts)
 _lock = threading.Lock()
 
 
@@ -65,3 +66,14 @@ def counts_in_scope(articles: dict, reader: Reader) -> tuple[int, int]:
             _counts.pop(next(iter(_counts)))
         _counts[key] = (articles, counts)
     return counts
+
+
+def restricted_count(articles: dict) -> int:
+    """How many of the manifest's articles have access groups (cached for the last articles dict seen)."""
+    with _lock:
+        if _restricted[0] is articles:
+            return _restricted[1]
+    n = sum(1 for meta in articles.values() if meta.get("access"))
+    with _lock:
+        _restricted[:] = [articles, n]
+    return n

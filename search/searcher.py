@@ -91,11 +91,14 @@ class Searcher:
         self.roles = roles or RoleConfig.load()  # recognises ownership questions (the prior)
 
     def search(self, query: str, k: int = 5, mode: Mode = "hybrid", max_per_section: int | None = None,
-               highlights: bool = True, allow: np.ndarray | None = None) -> SearchResult:
+               highlights: bool = True, allow: np.ndarray | None = None, scope: np.ndarray | None = None
+               ) -> SearchResult:
         """The top k passages for query in the given mode, each with its best sentence unless highlights is off.
 
         allow, a boolean mask over the index's passages, keeps the others out before ranking (permissions,
-        filters), so the k hits all come from allowed passages; None allows every passage.
+        filters), so the k hits all come from allowed passages; None allows every passage. scope, the
+        passages the reader may read (None: all), is what BM25's statistics and highlight weights are taken
+        over, so nothing outside it changes a lexical score, a rank or the work a query does.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -111,8 +114,9 @@ class Searcher:
             n = 0
         if n and mode in ("dense", "hybrid"):
             dense, best_passage = self._dense(query, depth, allow)
-        if n and mode in ("lexical", "hybrid") and self.index.lexical is not None:
-            lexical = self.lexical_scores(query, depth, allow)
+        lexical_index = self.index.lexical_for(scope)
+        if n and mode in ("lexical", "hybrid") and lexical_index is not None:
+            lexical = self._lexical_top(lexical_index, query, depth, allow)
         fused = fuse(dense, lexical, mode, self.config)
         if mode == "hybrid" and self.config.role_prior and is_ownership(query, self.roles):
             fused = role_prior(fused, self.index.passages.has_roles, self.config.role_prior)
@@ -122,7 +126,8 @@ class Searcher:
         # Rows are decoded from the passage table only here: the candidates diversity looks at, and the hits.
         order, rows = _diversify(order, self.index.passages, k,
                                  self.config.max_per_section if max_per_section is None else max_per_section)
-        marks = best_sentences(query_terms(query, self._idf), [rows[i].text for i in order]) if highlights else \
+        idf = (lambda tokens: term_idf(lexical_index.text, tokens)) if lexical_index is not None else (lambda t: {})
+        marks = best_sentences(query_terms(query, idf), [rows[i].text for i in order]) if highlights else \
             [None] * len(order)
         hits = [
             Hit(
@@ -136,14 +141,12 @@ class Searcher:
             )
             for r, (i, mark) in enumerate(zip(order, marks), start=1)
         ]
-        took = (time.perf_counter() - t0) * 1000
+        # Whole milliseconds: finer timings would tell apart paths that differ by what the reader may not see.
+        took = float(round((time.perf_counter() - t0) * 1000))
         # The best cosine of a passage's own vector over the whole index says whether the corpus speaks to
         # the query at all (a sentence alone matches off-topic queries more easily than a whole passage).
         extra = {"best_dense": best_passage} if best_passage is not None else {}
-        return SearchResult(query, mode, hits, self.index.version, round(took, 2), extra)
-
-    def _idf(self, tokens: list[str]) -> dict[str, float]:
-        return term_idf(self.index.lexical.text, tokens) if self.index.lexical is not None else {}
+        return SearchResult(query, mode, hits, self.index.version, took, extra)
 
     def dense_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """Cosine similarity of the top depth passages by the dense index.
@@ -216,8 +219,11 @@ class Searcher:
 
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""
+        return self._lexical_top(self.index.lexical, query, depth, allow)
+
+    def _lexical_top(self, lexical, query: str, depth: int, allow: np.ndarray | None) -> dict[int, float]:
         weights = {"section": self.config.section_weight, "title": self.config.title_weight}
-        return self.index.lexical.top(query, depth, weights, allow)
+        return lexical.top(query, depth, weights, allow)
 
 
 def fuse(dense: dict[int, float], lexical: dict[int, float], mode: str, config: SearchConfig) -> dict[int, float]:

@@ -25,6 +25,7 @@ from typing import Mapping, Sequence
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
@@ -148,6 +149,44 @@ class LexicalIndex:
         seen[docs] = False
         self._buffers.give(buffers)  # zeroed again (an exception above drops the set instead)
         return _top_of(values, docs, depth, allow) if len(docs) else {}
+
+
+@dataclass(frozen=True)
+class ScopedLexical:
+    """A LexicalIndex built over some rows only (one reader's scope), answering in the full index's row numbers.
+
+    Its BM25 statistics (passage count, document frequencies, average length) are those of the rows in scope,
+    so scores, and the work a query does, are what an index of only those passages would give: a term found
+    only in passages outside the scope is a term the index has never seen.
+    """
+
+    index: LexicalIndex
+    rows: np.ndarray  # full-index row of each scoped row
+
+    @property
+    def text(self) -> bm25s.BM25:
+        return self.index.text
+
+    def top(self, query: str, depth: int, weights: Mapping[str, float] | None = None,
+            allow: np.ndarray | None = None) -> dict[int, float]:
+        """LexicalIndex.top over the scope; allow is a mask over the full index."""
+        found = self.index.top(query, depth, weights, allow[self.rows] if allow is not None else None)
+        return {int(self.rows[i]): v for i, v in found.items()}
+
+
+def scoped_lexical(terms: Mapping[str, DocTerms], rows: np.ndarray) -> ScopedLexical:
+    """The BM25 fields over only `rows` of the counts (a full index's saved terms), as a build of those passages
+    alone would write them: the vocabulary is the terms those rows use."""
+    params = (LEXICAL_PARAMS["k1"], LEXICAL_PARAMS["b"], LEXICAL_PARAMS["method"])
+    fields = {}
+    for name, t in terms.items():
+        m = t.matrix[rows]
+        used = np.flatnonzero(np.bincount(m.indices, minlength=len(t.vocab)))
+        remap = np.full(len(t.vocab), -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        m = sp.csr_matrix((m.data, remap[m.indices], m.indptr), shape=(m.shape[0], len(used)))
+        fields[name] = bm25_index(DocTerms([t.vocab[i] for i in used], m), *params)
+    return ScopedLexical(LexicalIndex(fields), np.asarray(rows, dtype=np.int64))
 
 
 def _weighted(fields: list[tuple[float, bm25s.BM25]], accs: list[np.ndarray], docs: np.ndarray) -> np.ndarray:

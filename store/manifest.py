@@ -51,6 +51,7 @@ class Manifest:
     ann: dict | None = None  # {"passages": {kind, rows, ...}, "sentences": {...}, "params": AnnParams}; None: flat
     vectors: str = ""  # the vector space: model, plus "#int8-f<export format>" for the quantised encoder ("": same as model)
     roles: str = ""  # fingerprint of the role configuration the passages' roles come from ("": unknown)
+    access_map: dict | None = None  # the access map in force at the build: {path, sha256, rules}; None: no map
 
     def to_json(self) -> str:
         # Field by field: asdict deep-copies every article entry first (seconds at 100k articles).

@@ -27,6 +27,7 @@ import faiss
 import numpy as np
 
 from rolesearch.store import ann
+from rolesearch.store.access_change import AccessWidened, audit, widened
 from rolesearch.store.ann import AnnParams
 from rolesearch.store.manifest import (
     IndexCorrupt,
@@ -147,11 +148,14 @@ def list_versions(index_dir: Path) -> list[VersionInfo]:
     return out
 
 
-def rollback(index_dir: Path, version: str, model: str | None = None) -> str | None:
+def rollback(index_dir: Path, version: str, model: str | None = None, allow_wider_access: bool = False,
+             forced_by: str | None = None) -> str | None:
     """Publish a kept version again (CURRENT swapped atomically); returns the version it replaces.
 
     The version must exist and load whole (manifest, passages, vectors agree; built with `model` if given);
-    a build in progress is not overtaken (IndexBusy).
+    a build in progress is not overtaken (IndexBusy). A version that would let more readers see an article
+    than the published one does (an older version's groups) is refused (AccessWidened) unless
+    allow_wider_access; a forced one is recorded in the audit log with forced_by.
     """
     index_dir = Path(index_dir)
     if not version or "/" in version or version.startswith(".") or not version_dir(index_dir, version).is_dir():
@@ -160,7 +164,22 @@ def rollback(index_dir: Path, version: str, model: str | None = None) -> str | N
     with build_lock(index_dir):
         if not (version_dir(index_dir, version) / "manifest.json").exists():
             raise IndexCorrupt(f"version {version} is incomplete (no manifest.json); refusing to publish it")
-        load_version(index_dir, version, model)  # refuses an inconsistent version, or one of another model
+        target = load_version(index_dir, version, model)  # refuses an inconsistent version, or one of another model
         previous = current_version(index_dir)
+        unchecked = False
+        try:
+            now = read_manifest(index_dir, previous).articles if previous else {}
+        except StoreError as exc:  # the published groups cannot be read: nothing says the target is not wider
+            if not allow_wider_access:
+                raise StoreError(f"the published version's manifest cannot be read ({exc}), so its access groups "
+                                 "cannot be compared with the target's; pass --allow-wider-access to roll back "
+                                 "anyway") from exc
+            now, unchecked = {}, True
+        wider = widened(now, target.manifest.articles)
+        if wider and not allow_wider_access:
+            raise AccessWidened(f"rolling back to {version}", wider, "--allow-wider-access")
         publish(index_dir, version)
+        if wider or unchecked:
+            audit(index_dir, "rollback", version=version, previous=previous, forced_by=forced_by or "unknown",
+                  unchecked=unchecked, widened={aid: {"from": a, "to": b} for aid, (a, b) in wider.items()})
     return previous

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rolesearch.api.deps import AdminDep, ReindexerDep, ServiceDep
 from rolesearch.api.models import ErrorResponse, ReindexResponse, RollbackRequest, RollbackResponse
 from rolesearch.api.reindex import ReindexRunning
+from rolesearch.store.access_change import AccessWidened
 from rolesearch.store.manifest import IndexBusy, IndexNotFound, StoreError
 from rolesearch.store.versions import VersionInfo, list_versions, rollback
 
@@ -40,10 +41,14 @@ def versions(service: ServiceDep) -> list[VersionInfo]:
 
 @router.post("/rollback", response_model=RollbackResponse, summary="Publish a kept index version again",
              responses={404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
-async def rollback_to(req: RollbackRequest, service: ServiceDep) -> RollbackResponse:
+async def rollback_to(req: RollbackRequest, service: ServiceDep, request: Request) -> RollbackResponse:
     s = service.settings
+    peer = request.client.host if request.client else "unknown"
     try:
-        previous = await run_in_threadpool(rollback, s.index_dir, req.version, s.model)
+        previous = await run_in_threadpool(rollback, s.index_dir, req.version, s.model, req.allow_wider_access,
+                                           f"admin API (admin token) from {peer}")
+    except AccessWidened as exc:  # an older version's groups would let more readers in: refused unless forced
+        raise HTTPException(409, str(exc).replace("--allow-wider-access", '"allow_wider_access": true')) from exc
     except IndexNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     except IndexBusy as exc:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from rolesearch.api.article_view import ArticleMissing, load_article_page
+from rolesearch.api.article_view import ArticleMissing, ArticleRefused, load_article_page
 from rolesearch.api.deps import CallerDep, SearcherDep, SettingsDep, TemplatesDep
 from rolesearch.api.errors import error_response
 from rolesearch.search.access import can_read
@@ -40,10 +40,15 @@ async def show_article(article_id: str, request: Request, searcher: SearcherDep,
     indexed = searcher.index.articles.get(article_id)
     if indexed is not None and not can_read(indexed.get("access"), caller.reader):
         indexed = None  # the same 404 as a missing article: its existence is not confirmed
+    missing = ArticleMissing(f"no article {article_id!r} in the index; see /articles for the list")
     try:
         if indexed is None:
-            raise ArticleMissing(f"no article {article_id!r} in the index; see /articles for the list")
-        page = await run_in_threadpool(load_article_page, settings.corpus_dir, article_id, indexed)
+            raise missing
+        try:
+            page = await run_in_threadpool(load_article_page, settings.corpus_dir, article_id, indexed,
+                                           caller.reader)
+        except ArticleRefused:
+            raise missing from None  # restricted in the file since the ingest: the same 404 as no article
     except ArticleMissing as exc:
         if _wants_html(request):
             # A person following a stale link gets a page; scripts get the usual {"detail": ...}.

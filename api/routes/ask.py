@@ -24,9 +24,10 @@ async def _run(service: ServiceDep, searcher: Searcher, req: SearchRequest, call
     # The roles are the ones the served searcher was built with, so a reload brings both together.
     # The same mask as /search: roles, evidence, the sentence and the abstention see only allowed passages.
     allow = passage_mask(searcher.index, caller.reader, Filters.of(req.article, req.tag, req.source))
+    scope = passage_mask(searcher.index, caller.reader, Filters())  # BM25 statistics over what the caller may read
     depth = max(req.k, service.settings.facet_hits) if req.facets else req.k
     result = await run_in_threadpool(ask, searcher, req.q, searcher.roles, service.settings.answer_config(), depth,
-                                     allow)
+                                     allow, scope)
     facets = facets_out(result.result.hits, searcher.index.articles) if req.facets else None
     result.result.hits = result.result.hits[:req.k]
     return ask_response(result, searcher.index.articles).model_copy(update={"facets": facets})

@@ -21,10 +21,11 @@ router = APIRouter(tags=["search"])
 async def _run(searcher: Searcher, req: SearchRequest, caller: Caller, facet_hits: int) -> SearchResponse:
     # The caller's groups and the filters become one mask, applied before ranking: k hits the caller may see.
     allow = passage_mask(searcher.index, caller.reader, Filters.of(req.article, req.tag, req.source))
+    scope = passage_mask(searcher.index, caller.reader, Filters())  # BM25 statistics over what the caller may read
     # Facets count a few more hits than shown; ranking depth does not depend on k below 25, so the first k agree.
     depth = max(req.k, facet_hits) if req.facets else req.k
     # Encoding the query is CPU-bound; a worker thread keeps the event loop answering.
-    result = await run_in_threadpool(searcher.search, req.q, depth, req.mode, None, True, allow)
+    result = await run_in_threadpool(searcher.search, req.q, depth, req.mode, None, True, allow, scope)
     facets = facets_out(result.hits, searcher.index.articles) if req.facets else None
     result.hits = result.hits[:req.k]
     return search_response(result, searcher.index.articles).model_copy(update={"facets": facets})

@@ -11,6 +11,7 @@ from typing import Mapping
 
 import yaml
 
+from rolesearch.ingest.access import inherit_from_ancestors
 from rolesearch.ingest.articles import Article
 from rolesearch.ingest.sources.base import AccessHook, Skipped, Source, SourceError, Unchanged
 
@@ -109,7 +110,8 @@ def read_sources(sources: list[Source], access: AccessHook | None = None, known:
                     item = replace(item, access=tuple(access(item)))
             seen[item.id] = item.path
             articles.append(item)
-    return articles, skipped, mapped
+    # Confluence pages take a restricted parent's groups; a parent's title stays off pages it would reach beyond.
+    return inherit_from_ancestors(articles), skipped, mapped
 
 
 def _stub(item: Unchanged, entry: dict) -> Article:

@@ -29,6 +29,7 @@ class Unchanged:
     path: str
     content_hash: str
     access: tuple[str, ...] = ()
+    origin: str | None = None  # as Article.origin
 
 
 Item = Union[Article, Skipped, Unchanged]

@@ -90,7 +90,8 @@ class ConfluenceSource:
         return page_article(
             id=id_slug(p.stem), path=where, title=title, text=text, headings=headings, raw=raw,
             source=self.kind, url=url, section_prefix=tuple(a for a in ancestors if a),
-            meta={"page_id": match.group(1) if match else None},
+            # ancestors: their titles, root first; read_sources gives the page a restricted ancestor's groups
+            meta={"page_id": match.group(1) if match else None, "ancestors": [a for a in ancestors if a]},
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -26,6 +26,7 @@ class FolderSource:
         folder = Path(self.location)
         if not folder.is_dir():
             raise SourceError(f"corpus folder {folder} does not exist")
+        origin = str(folder.resolve())
         for path in list_article_files(folder):
             aid = article_id(path, folder) if known else None
             if aid in known:
@@ -34,9 +35,9 @@ class FolderSource:
                 except OSError:
                     digest = None  # read_article says why
                 if digest == known[aid]:
-                    yield Unchanged(aid, path.relative_to(folder).as_posix(), digest)
+                    yield Unchanged(aid, path.relative_to(folder).as_posix(), digest, origin=origin)
                     continue
             try:
-                yield read_article(path, folder)
+                yield replace(read_article(path, folder), origin=origin)
             except ArticleError as exc:
                 yield Skipped(path.relative_to(folder).as_posix(), str(exc))
