@@ -14,8 +14,8 @@ from rolesearch.search.index import SearchIndex
 _CACHE_BYTES = 64 * 2**20  # masks kept (one byte per passage): 256 at 256k passages and fewer, 64 at 1M
 _CACHE_MAX = 256
 _cache: OrderedDict[tuple, np.ndarray | None] = OrderedDict()
-_counts: dict[tuple, tuple[dict, tuple[int, int]]] = {}
-_restricted: list = [None, 0]  # [articles dict, its restricted count]: the newest version's, held with its dict  # (id(articles), reader) -> (articles, counts)
+_counts: dict[tuple, tuple[dict, tuple[int, int]]] = {}  # (id(articles), reader) -> (articles, counts)
+_restricted: list = [None, 0]  # [articles dict, its restricted count]: the newest version's, held with its dict
 _lock = threading.Lock()
 
 

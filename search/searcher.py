@@ -148,6 +148,10 @@ class Searcher:
         extra = {"best_dense": best_passage} if best_passage is not None else {}
         return SearchResult(query, mode, hits, self.index.version, took, extra)
 
+    def _idf(self, tokens: list[str]) -> dict[str, float]:
+        """Whole-index idf of analysed tokens (highlights of a search with no reader scope)."""
+        return term_idf(self.index.lexical.text, tokens) if self.index.lexical is not None else {}
+
     def dense_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """Cosine similarity of the top depth passages by the dense index.
 

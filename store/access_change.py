@@ -22,7 +22,8 @@ class AccessWidened(StoreError):
 
     def __init__(self, what: str, articles: dict[str, tuple[list[str], list[str]]], flag: str):
         self.articles = articles
-        shown = "; ".join(f"{aid}: {_groups(old)} -> {_groups(new)}" for aid, (old, new) in sorted(articles.items())[:20])
+        shown = "; ".join(f"{aid}: {_groups(old)} -> {_groups(new)}"
+                          for aid, (old, new) in sorted(articles.items())[:20])
         more = f" (and {len(articles) - 20} more)" if len(articles) > 20 else ""
         super().__init__(f"{what} would let more readers see {len(articles)} article(s): {shown}{more}; "
                          f"refused (pass {flag} to publish it anyway)")

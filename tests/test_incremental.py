@@ -106,7 +106,8 @@ def test_unchanged_files_are_not_parsed_and_keep_their_mapped_groups(copy_corpus
 
     # a changed access map applies to unchanged articles too, without parsing them
     rules.write_text('- title: "*"\n  groups: [everyone]\n', encoding="utf-8")
-    build_index(copy_corpus, index, embedder, access=AccessMap.load(rules))
+    # staff -> everyone widens who may read them: allowed explicitly (issue 21)
+    build_index(copy_corpus, index, embedder, access=AccessMap.load(rules), allow_wider_access=True)
     assert {e["access"][0] for e in load_version(index).manifest.articles.values()} == {"everyone"}
 
 

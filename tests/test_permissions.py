@@ -188,7 +188,7 @@ def test_token_added_while_serving_works_and_removed_stops(token_app, perm_index
 
 
 def test_auth_off_shows_everything_as_before(perm_index, embedder):
-    with TestClient(_app(perm_index, embedder)) as c:
+    with TestClient(_app(perm_index, embedder, auth="off")) as c:
         assert c.get("/healthz").json()["articles"] == 3
         assert c.get("/search", params={"q": QUESTION, "k": 1}).json()["hits"][0]["article_id"] == "falcon"
 
@@ -202,7 +202,7 @@ def test_the_access_map_restricts_by_title(perm_index):
 
 
 def test_filters_narrow_before_ranking(perm_index, embedder):
-    with TestClient(_app(perm_index, embedder)) as c:
+    with TestClient(_app(perm_index, embedder, auth="off")) as c:
         def ids(**params):
             r = c.get("/search", params={"q": QUESTION, "k": 5} | params)
             assert r.status_code == 200, r.text
