@@ -33,7 +33,8 @@ title: Project Falcon staffing
 
 - Falcon churn forecast: the data scientist owns the Project Falcon churn forecast and presents it to the board.
 """
-SECRET_FALCON = PUBLIC_FALCON.replace("title: Project Falcon staffing\n", "title: Project Falcon staffing\naccess: [hr]\n") \
+SECRET_FALCON = PUBLIC_FALCON.replace("title: Project Falcon staffing\n",
+                                      "title: Project Falcon staffing\naccess: [hr]\n") \
     + "\n## Layoffs\n\n- Confidential: the Falcon team is cut by half in March.\n"
 
 
