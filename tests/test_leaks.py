@@ -334,6 +334,9 @@ def test_readers_of_different_groups_at_once(servers):
             for m in MODES:
                 expected[name, q, m] = _search_view(held.get("/search", params={"q": q, "mode": m, "facets": True},
                                                              headers=reader.headers).json())
+    for m in MODES:  # the views differ: hr sees the article, the others do not
+        assert_sees_secret(str(expected["right group", QUERIES[0], m]), f"{mode} {m}")
+        assert expected["anonymous", QUERIES[0], m] == expected["wrong group", QUERIES[0], m]
     jobs = [(name, q, m) for _ in range(4) for (name, q, m) in expected]
 
     def run(job):
