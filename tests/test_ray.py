@@ -304,3 +304,44 @@ def test_replicas_below_one_are_refused(count):
     out = _cli("serve", "--ray", "--replicas", count)
     assert out.returncode == 2
     assert f"--replicas must be at least 1, got {count}" in out.stderr
+
+
+# --- proxy mode behind Ray Serve's proxy (issue 21) ----------------------------------------------------------
+
+
+def test_proxy_mode_on_ray_believes_no_forwarded_address(ray_local, embedder, tmp_path):
+    """Ray Serve's HTTP proxy runs uvicorn, which by default rewrites a loopback peer from X-Forwarded-For; in
+    proxy mode a local client could then pose as the trusted proxy. `serve --ray` must not let it. Last in this
+    file: it replaces the module's replicas with its own deployment (one Serve application name)."""
+    from rolesearch.api.replicas import run_replicas, stop_replicas
+    from rolesearch.ingest.pipeline import build_index
+    from rolesearch.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in SMALL_ARTICLES.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    (corpus / "secret.md").write_text("---\ntitle: Falcon layoffs\naccess: [hr]\n---\n# Falcon layoffs\n\n"
+                                      "The Falcon team is cut by half in March.\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "index", embedder)
+    # The trusted proxy is 127.0.0.2 (the whole of 127/8 is loopback on Linux); the attacker connects from 127.0.0.1.
+    settings = Settings(index_dir=tmp_path / "index", corpus_dir=corpus, port=_free_port(), reload_interval=0,
+                        access_log=False, auth="proxy", trusted_proxies="127.0.0.2")
+    stop_replicas()  # the module's deployment, if any: its tests have run
+    url = run_replicas(settings, 1, replica_cpus=1)
+    try:
+        hr = {"X-Forwarded-User": "eve", "X-Forwarded-Groups": "hr"}
+        with httpx.Client(base_url=url, timeout=30, trust_env=False) as attacker:
+            for forwarded in ("127.0.0.2", "127.0.0.2, 127.0.0.1"):
+                r = attacker.get("/healthz", headers=hr | {"X-Forwarded-For": forwarded})
+                assert r.status_code == 403, (forwarded, r.text)
+                print(forwarded, "->", r.json()["detail"])
+            r = attacker.get("/search", params={"q": "Falcon layoffs"}, headers=hr | {"X-Forwarded-For": "127.0.0.2"})
+            assert r.status_code == 403 and "Falcon" not in r.text
+        transport = httpx.HTTPTransport(local_address="127.0.0.2")
+        with httpx.Client(base_url=url, timeout=30, trust_env=False, transport=transport) as proxy:
+            r = proxy.get("/healthz", headers=hr)
+            assert r.status_code == 200 and r.json()["articles"] == 3, r.text
+            assert proxy.get("/healthz").json()["articles"] == 2  # anonymous through the proxy: public only
+    finally:
+        stop_replicas()
