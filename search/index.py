@@ -49,6 +49,10 @@ class SearchIndex:
         passages; None: all). Built from the version's saved term counts, once per scope (a few group sets)."""
         if scope is None or self.lexical is None:
             return self.lexical
+        with self._scope_lock:  # the same mask object as last time (search.scope caches them): no hashing
+            for scoped in self._scopes.values():
+                if scoped.mask is scope:
+                    return scoped
         key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
         with self._scope_lock:
             hit = self._scopes.get(key)
@@ -58,7 +62,7 @@ class SearchIndex:
             terms = self._terms()
             if terms is None:  # a version written before term counts were saved: whole-index statistics
                 return self.lexical
-            scoped = scoped_lexical(terms, np.flatnonzero(scope))
+            scoped = scoped_lexical(terms, np.flatnonzero(scope), scope)
             self._scopes[key] = scoped
             while len(self._scopes) > _SCOPES_KEPT:
                 self._scopes.popitem(last=False)

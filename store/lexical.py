@@ -162,6 +162,7 @@ class ScopedLexical:
 
     index: LexicalIndex
     rows: np.ndarray  # full-index row of each scoped row
+    mask: np.ndarray | None = None  # the scope as a mask over the full index, when built from one
 
     @property
     def text(self) -> bm25s.BM25:
@@ -170,11 +171,13 @@ class ScopedLexical:
     def top(self, query: str, depth: int, weights: Mapping[str, float] | None = None,
             allow: np.ndarray | None = None) -> dict[int, float]:
         """LexicalIndex.top over the scope; allow is a mask over the full index."""
-        found = self.index.top(query, depth, weights, allow[self.rows] if allow is not None else None)
+        # The scope's own mask (no filters) allows every scoped row: no gather over them per query.
+        narrowed = None if allow is None or allow is self.mask else allow[self.rows]
+        found = self.index.top(query, depth, weights, narrowed)
         return {int(self.rows[i]): v for i, v in found.items()}
 
 
-def scoped_lexical(terms: Mapping[str, DocTerms], rows: np.ndarray) -> ScopedLexical:
+def scoped_lexical(terms: Mapping[str, DocTerms], rows: np.ndarray, mask: np.ndarray | None = None) -> ScopedLexical:
     """The BM25 fields over only `rows` of the counts (a full index's saved terms), as a build of those passages
     alone would write them: the vocabulary is the terms those rows use."""
     params = (LEXICAL_PARAMS["k1"], LEXICAL_PARAMS["b"], LEXICAL_PARAMS["method"])
@@ -186,7 +189,7 @@ def scoped_lexical(terms: Mapping[str, DocTerms], rows: np.ndarray) -> ScopedLex
         remap[used] = np.arange(len(used), dtype=np.int32)
         m = sp.csr_matrix((m.data, remap[m.indices], m.indptr), shape=(m.shape[0], len(used)))
         fields[name] = bm25_index(DocTerms([t.vocab[i] for i in used], m), *params)
-    return ScopedLexical(LexicalIndex(fields), np.asarray(rows, dtype=np.int64))
+    return ScopedLexical(LexicalIndex(fields), np.asarray(rows, dtype=np.int64), mask)
 
 
 def _weighted(fields: list[tuple[float, bm25s.BM25]], accs: list[np.ndarray], docs: np.ndarray) -> np.ndarray:
