@@ -8,12 +8,15 @@ import time
 from dataclasses import dataclass, field
 
 from rolesearch.encoder.base import Encoder
-from rolesearch.search.scope import restricted_count
+from rolesearch.search.access import Reader
+from rolesearch.search.filters import Filters
+from rolesearch.search.scope import passage_mask, restricted_count
 from rolesearch.search.searcher import Searcher
 from rolesearch.settings import Settings
 from rolesearch.store.manifest import StoreError, current_version
 
 log = logging.getLogger(__name__)
+ANONYMOUS_READER = Reader()  # public articles only
 
 
 class IndexUnavailable(Exception):
@@ -47,6 +50,10 @@ class Service:
             log.warning("index version %s holds %d restricted article(s) but ROLESEARCH_AUTH is not set: serving "
                         "public articles only, as to an anonymous reader; set ROLESEARCH_AUTH=proxy or token, or "
                         "ROLESEARCH_AUTH=off to let everyone read everything", searcher.index.version, restricted)
+        if restricted:
+            # The public scope's BM25 statistics (search.index.lexical_for), built before the first anonymous
+            # query rather than during it; other group sets are built at their first query.
+            searcher.index.lexical_for(passage_mask(searcher.index, ANONYMOUS_READER, Filters()))
         with self._lock:
             self.searcher = searcher
             self.load_error = None

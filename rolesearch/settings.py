@@ -121,9 +121,11 @@ class Settings(BaseSettings):
                              "together, up to this many in one pass; 1 turns batching off")
 
     # Who is calling (docs/permissions.md).
-    auth: Literal["off", "proxy", "token"] = Field("off", description="off: every article public; proxy: user and "
-                                                   "groups from an authenticating proxy's headers; token: bearer "
-                                                   "tokens from ROLESEARCH_AUTH_TOKENS_FILE")
+    # Left unset over an index with restricted articles, it serves public articles only (api.deps.get_caller).
+    auth: Literal["off", "proxy", "token"] = Field("off", description="off (set explicitly): every article public, "
+                                                   "unset: public articles only while the index has restricted ones; "
+                                                   "proxy: user and groups from an authenticating proxy's headers; "
+                                                   "token: bearer tokens from ROLESEARCH_AUTH_TOKENS_FILE")
     auth_user_header: str = Field("X-Forwarded-User", description="Auth proxy: the header naming the user")
     auth_groups_header: str = Field("X-Forwarded-Groups", description="Auth proxy: the header listing the user's "
                                     "groups, comma-separated")
