@@ -171,6 +171,25 @@ def test_an_ingest_without_the_map_refuses_to_drop_its_groups(tmp_path, embedder
     assert read_audit(index)[-1]["action"] == "ingest"
 
 
+def test_a_reindex_on_a_server_without_the_map_fails_and_serves_on(tmp_path, embedder):
+    import time
+
+    corpus = _corpus(tmp_path, falcon=None)
+    rules = tmp_path / "access.yaml"
+    rules.write_text('- title: "salar*"\n  groups: [finance]\n', encoding="utf-8")
+    build_index(corpus, tmp_path / "index", embedder, access=AccessMap.load(rules))
+    published = current_version(tmp_path / "index")
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(_app(tmp_path, embedder, admin_token=ADMIN, auth="off")) as c:  # no ROLESEARCH_ACCESS_MAP_FILE
+        assert c.post("/admin/reindex", headers=auth).status_code == 202
+        deadline = time.monotonic() + 60
+        while (status := c.get("/admin/reindex", headers=auth).json())["state"] == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert status["state"] == "failed" and "salaries: [finance] -> public" in status["error"]
+    assert current_version(tmp_path / "index") == published
+
+
 def test_an_empty_map_is_an_error(tmp_path):
     for text in ("", "# nothing yet\n", "[]\n"):
         (tmp_path / "map.yaml").write_text(text, encoding="utf-8")
