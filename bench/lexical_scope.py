@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rolesearch.store.lexical import build_lexical_fields, scoped_lexical  # noqa: E402
+from rolesearch.store.lexical import build_lexical_fields, scoped_lexical
 
 WEIGHTS = {"section": 0.25, "title": 0.25}
 

@@ -63,14 +63,14 @@ PATH_PARAMS = {"article_id": [SECRET_ID, "no-such-article", "rollback"]}
 # --- the two servers ----------------------------------------------------------------------------------
 
 
-def _build(root, with_secret: bool, embedder, ann: AnnParams = AnnParams()):
+def _build(root, with_secret: bool, embedder, ann: AnnParams | None = None):
     corpus = root / "corpus"
     corpus.mkdir()
     for name, text in SMALL_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     if with_secret:
         (corpus / "falcon.md").write_text(FALCON, encoding="utf-8")
-    build_index(corpus, root / "index", embedder, ann_params=ann)
+    build_index(corpus, root / "index", embedder, ann_params=ann or AnnParams())
     return root
 
 
@@ -147,7 +147,7 @@ def assert_no_leak(body: str, echoed: list[str], where: str) -> None:
     """No title, id, URL or 8-word run of the restricted article in body (the caller's own words aside)."""
     text = _without_echo(body, echoed)
     assert SECRET_TITLE not in text and SECRET_URL not in text, where
-    assert not re.search(rf"(?<![\w-]){SECRET_ID}(?![\w-])", text, re.I), where
+    assert not re.search(rf"(?<![\w-]){SECRET_ID}(?![\w-])", text, re.IGNORECASE), where
     assert not re.search(r"(?i)falcon|churn", text), where  # its own words, in any form
     assert not _runs(_words(text)) & SECRET_RUNS, where
 
@@ -327,7 +327,7 @@ def test_the_right_group_sees_it_so_the_checks_can_fail(servers):
 def test_readers_of_different_groups_at_once(servers):
     """Requests of hr and of others interleaved on one server: each gets only its own view (masks, scoped BM25
     statistics and counts are cached per reader: a cache keyed wrongly would hand one reader's view to another)."""
-    mode, held, never, readers = servers
+    mode, held, _, readers = servers
     expected = {}
     for name, reader in readers.items():
         for q in QUERIES[:2]:
