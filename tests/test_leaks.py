@@ -25,7 +25,7 @@ from rolesearch.api.tokens import add_token
 from rolesearch.ingest.pipeline import build_index
 from rolesearch.settings import Settings
 from rolesearch.store.ann import AnnParams
-from tests.conftest import SMALL_ARTICLES
+from tests.conftest import DATA, SMALL_ARTICLES
 
 # Restricted to hr. Its words are its own: "Falcon", "churn", "board" occur nowhere else.
 FALCON = """---
@@ -48,9 +48,13 @@ SECRET_ID, SECRET_TITLE, SECRET_URL = "falcon", "Project Falcon staffing", "http
 QUERIES = ("who owns the Project Falcon churn forecast?",  # terms only in the restricted article
            "who rolls back a bad model release?",  # a public question
            "zyzzyva quokka marmalade")  # terms nowhere
-FILTERS = ({}, {"article": SECRET_ID}, {"tag": "confidential"}, {"source": "folder"}, {"tag": "mlops"})
-# A restricted value must answer exactly as a value that does not exist at all.
-UNKNOWN_FOR = {"article": "no-such-article", "tag": "no-such-tag"}
+FILTERS = ({}, {"article": SECRET_ID}, {"tag": "confidential"}, {"source": "folder"}, {"source": "confluence"},
+           {"tag": "mlops"})
+# A restricted value (only restricted articles have it) must answer exactly as a value that does not exist at all.
+RESTRICTED_VALUE = {"article": SECRET_ID, "tag": "confidential", "source": "confluence"}
+UNKNOWN_FOR = {"article": "no-such-article", "tag": "no-such-tag", "source": "no-such-source"}
+# The held index also reads a Confluence export, every page of it restricted to eng by the access map.
+CONFLUENCE_MAP = '- path: "ROLES/*"\n  groups: [eng]\n'
 MODES = ("dense", "lexical", "hybrid")
 
 # Routes not walked, with the reason. Everything else must be called.
@@ -68,9 +72,17 @@ def _build(root, with_secret: bool, embedder, ann: AnnParams | None = None):
     corpus.mkdir()
     for name, text in SMALL_ARTICLES.items():
         (corpus / name).write_text(text, encoding="utf-8")
+    sources, access = None, None
     if with_secret:
+        from rolesearch.ingest.access import AccessMap
+        from rolesearch.ingest.sources.confluence import ConfluenceSource
+        from rolesearch.ingest.sources.folder import FolderSource
+
         (corpus / "falcon.md").write_text(FALCON, encoding="utf-8")
-    build_index(corpus, root / "index", embedder, ann_params=ann or AnnParams())
+        (root / "access.yaml").write_text(CONFLUENCE_MAP, encoding="utf-8")
+        sources = [FolderSource(str(corpus)), ConfluenceSource(str(DATA / "confluence" / "ROLES"))]
+        access = AccessMap.load(root / "access.yaml")
+    build_index(corpus, root / "index", embedder, ann_params=ann or AnnParams(), sources=sources, access=access)
     return root
 
 
@@ -261,8 +273,7 @@ def test_every_route_is_walked_and_leaks_nothing(servers):
             walked.add((method, path))
         for key, unknown in UNKNOWN_FOR.items():
             for m in MODES:
-                restricted_value = {"q": QUERIES[0], "mode": m, "facets": True, key: SECRET_ID if key == "article"
-                                    else "confidential"}
+                restricted_value = {"q": QUERIES[0], "mode": m, "facets": True, key: RESTRICTED_VALUE[key]}
                 a = held.get("/search", params=restricted_value, headers=reader.headers)
                 b = held.get("/search", params=restricted_value | {key: unknown}, headers=reader.headers)
                 assert _search_view(a.json()) == _search_view(b.json()) and a.json()["hits"] == [], (where, key)
