@@ -34,13 +34,15 @@ def _request(**fields):
 
 
 def _allow(searcher, req, groups: list[str]):
-    """The passage mask for a command-line search: the filters, and the groups when --group is given."""
+    """The passage masks for a command-line search: allow (the filters, and the groups when --group is given)
+    and scope (what the reader may read: BM25 statistics are taken over it, as the server does)."""
     from rolesearch.search.access import EVERYONE, Reader
     from rolesearch.search.filters import Filters
     from rolesearch.search.scope import passage_mask
 
     reader = Reader.of(groups) if groups else EVERYONE
-    return passage_mask(searcher.index, reader, Filters.of(req.article, req.tag, req.source))
+    return (passage_mask(searcher.index, reader, Filters.of(req.article, req.tag, req.source)),
+            passage_mask(searcher.index, reader, Filters()))
 
 
 @app.command()
@@ -61,8 +63,8 @@ def search(
 
     req = _request(q=query, k=k, mode=mode, article=article, tag=tag, source=source)
     searcher = searcher_or_exit(index)
-    allow = _allow(searcher, req, group)
-    body = search_response(searcher.search(req.q, req.k, req.mode, allow=allow), searcher.index.articles)
+    allow, scope = _allow(searcher, req, group)
+    body = search_response(searcher.search(req.q, req.k, req.mode, allow=allow, scope=scope), searcher.index.articles)
     if as_json:
         typer.echo(body.model_dump_json(indent=2))
         return
@@ -91,7 +93,7 @@ def ask(
     req = _request(q=query, k=k, article=article, tag=tag, source=source)
     s = settings_from(index_dir=index)
     searcher = searcher_or_exit(index)
-    result = answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k, _allow(searcher, req, group))
+    result = answer_question(searcher, req.q, searcher.roles, s.answer_config(), req.k, *_allow(searcher, req, group))
     body = ask_response(result, searcher.index.articles)
     if as_json:
         typer.echo(body.model_dump_json(indent=2))
