@@ -13,7 +13,7 @@ import pytest
 
 from rolesearch.api.app import create_app
 from rolesearch.settings import Settings
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, require_part
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -49,6 +49,7 @@ def server(corpus_index, embedder):
 
 @pytest.fixture(scope="module")
 def browser():
+    require_part("chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

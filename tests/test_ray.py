@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import CORPUS, DRIFT_ARTICLE, ROOT, SMALL_ARTICLES
+from tests.conftest import CORPUS, DRIFT_ARTICLE, ROOT, SMALL_ARTICLES, require_part
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -71,7 +71,7 @@ def _wait_gone(pids: set[int], timeout: float) -> set[int]:
 def ray_local():
     """One local Ray cluster for the session (4 logical CPUs, a 200 MB object store), stopped at the end with
     every process it started."""
-    pytest.importorskip("ray", reason="the scale extra is not installed: pip install -e '.[scale]'")
+    require_part("ray")
     from rolesearch.cluster import ClusterOptions, ray_cluster
 
     with ray_cluster(ClusterOptions(num_cpus=4)) as ray:
@@ -282,7 +282,7 @@ def _cli(*args: str, timeout: float = 60, prelude: str = "") -> subprocess.Compl
 
 
 def test_an_unreachable_address_fails_fast_and_publishes_nothing(tmp_path):
-    pytest.importorskip("ray", reason="the scale extra is not installed")
+    require_part("ray")
     t0 = time.monotonic()
     out = _cli("ingest", "--index", str(tmp_path / "index"), "--ray", f"127.0.0.1:{_free_port()}")
     assert out.returncode == 1
