@@ -28,7 +28,7 @@ def _mediawiki_missing() -> str | None:
         return "MediaWiki is not installed (/usr/share/mediawiki/maintenance/install.php)"
     if shutil.which("php") is None:
         return "PHP is not installed"
-    modules = subprocess.run(["php", "-m"], capture_output=True, text=True, timeout=30).stdout.split()
+    modules = subprocess.run(["php", "-m"], check=False, capture_output=True, text=True, timeout=30).stdout.split()
     return None if "pdo_sqlite" in modules else "PHP has no pdo_sqlite module"
 
 

@@ -17,7 +17,6 @@ from rolesearch.store.versions import load_version
 from tests import mediawiki
 from tests.conftest import DATA, require_part
 
-
 PAGES = {
     "Template:Role box": '{| class="infobox"\n! Role !! {{{role}}}\n|}\n',
     "MLOps Engineer": """{{Role box|role=MLOps Engineer}}
