@@ -185,9 +185,12 @@ def test_rollback_refuses_inconsistent_other_model_and_locked_versions(built, se
     before = current_version(index)
     short = _copy_of(built, "00000000T000000000001Z-short", _one_vector_short)
     other = _copy_of(built, "00000000T000000000002Z-model", _other_model)
+    # A folder copied under another name, its manifest still naming v1: its files would be read from v1's.
+    renamed = _copy_of(built, "00000000T000000000003Z-copy", lambda folder, m: m.update(version=built["v1"]))
     try:
         for version, words in [(short, f"index version {short} is inconsistent"),
-                               (other, "the index was built with model 'sentence-transformers/all-mpnet-base-v2'")]:
+                               (other, "the index was built with model 'sentence-transformers/all-mpnet-base-v2'"),
+                               (renamed, f"the manifest in versions/{renamed} names version '{built['v1']}'")]:
             r = CliRunner().invoke(cli, ["rollback", version, "--index", str(index)])
             assert r.exit_code == 1 and words in r.output, r.output
             r = httpx.post(f"{server}/admin/rollback", json={"version": version}, headers=auth, timeout=30)
@@ -206,13 +209,15 @@ def test_rollback_refuses_inconsistent_other_model_and_locked_versions(built, se
         cli_listed = json.loads(CliRunner().invoke(cli, ["versions", "--index", str(index), "--json"]).stdout)
         assert listed.json() == cli_listed
         by_id = {v["version"]: v for v in listed.json()}
-        assert [v["version"] for v in listed.json()] == [built["broken"], short, other, built["v1"], built["v2"]]
+        assert [v["version"] for v in listed.json()] == [built["broken"], short, other, renamed, built["v1"],
+                                                         built["v2"]]
+        assert not by_id[renamed]["complete"] and "names version" in by_id[renamed]["problem"]
         assert [v["version"] for v in listed.json() if v["published"]] == [before]
         assert not by_id[built["broken"]]["complete"] and "no manifest" in by_id[built["broken"]]["problem"]
         assert by_id[built["v1"]]["complete"] and by_id[built["v1"]]["passages"] > 0
         assert httpx.get(f"{server}/admin/versions", timeout=30).status_code == 401
     finally:
-        for name in (short, other):
+        for name in (short, other, renamed):
             shutil.rmtree(built["index"] / "versions" / name)
 
 
