@@ -11,8 +11,6 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 # Part -> the parts it may import (itself always). store, encoder and cluster are the bottom; ingest and search
