@@ -154,11 +154,16 @@ def test_reused_ivf_lists_after_rows_shift_equal_assigning_every_row(generated):
 
 def test_incremental_ivf_build_reuses_the_trained_quantiser(small_corpus, tmp_path, embedder):
     params = AnnParams(kind="ivf")
-    build_index(small_corpus, tmp_path / "index", embedder, ann_params=params)
+    first = build_index(small_corpus, tmp_path / "index", embedder, ann_params=params).version
     (small_corpus / "more.md").write_text("# More\n\n## Data Engineer\n\nThe data engineer owns the pipelines.\n")
     summary = build_index(small_corpus, tmp_path / "index", embedder, ann_params=params)
     manifest = json.loads((tmp_path / "index" / "versions" / summary.version / "manifest.json").read_text())
     assert manifest["ann"]["sentences"]["trained_reused"] is True
+    # The very quantiser of the first build, not one trained again on the new rows (which would move it).
+    versions = tmp_path / "index" / "versions"
+    for name in ("dense", "sentences"):
+        before, after = (ann.load_trained(versions / v, name) for v in (first, summary.version))
+        assert np.array_equal(faiss.serialize_index(before), faiss.serialize_index(after)), name
     assert manifest["ann"]["sentences"]["rows"] == summary.sentences["total"]
     hits = Searcher(SearchIndex.load(tmp_path / "index"), embedder).search("who owns the pipelines?", k=3).hits
     assert any("data engineer owns the pipelines" in h.passage.text for h in hits)
