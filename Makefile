@@ -36,7 +36,7 @@ serve: setup
 	$(BIN)/rolesearch serve
 
 test: setup chromium mediawiki
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 # The wheel built, installed into a fresh venv outside the checkout, and used there (help, ingest, search).
 wheel-check: setup

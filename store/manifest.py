@@ -102,6 +102,9 @@ def read_manifest(index_dir: Path, version: str | None = None) -> Manifest:
         raise IndexMismatch(
             f"index format {data.get('format')} is not {FORMAT}: run `rolesearch ingest` to rebuild"
         )
+    if data.get("version") != version:  # a copied or renamed folder: its files would be read from the other one
+        raise IndexCorrupt(f"the manifest in versions/{version} names version {data.get('version')!r}: "
+                           "run `rolesearch ingest`")
     return Manifest.from_dict(data)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -16,6 +18,77 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared"
+
+
+# --- real parts: a test that needs one skips without it on a laptop, and fails in CI -------------------------
+
+
+def _mediawiki_missing() -> str | None:
+    if not Path("/usr/share/mediawiki/maintenance/install.php").is_file():
+        return "MediaWiki is not installed (/usr/share/mediawiki/maintenance/install.php)"
+    if shutil.which("php") is None:
+        return "PHP is not installed"
+    modules = subprocess.run(["php", "-m"], check=False, capture_output=True, text=True, timeout=30).stdout.split()
+    return None if "pdo_sqlite" in modules else "PHP has no pdo_sqlite module"
+
+
+def _chromium_missing() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed"
+    path = os.environ.get("ROLESEARCH_CHROMIUM", "/usr/bin/chromium")
+    return None if os.access(path, os.X_OK) else f"Chromium is not installed at {path}"
+
+
+def _ray_missing() -> str | None:
+    return None if importlib.util.find_spec("ray") is not None else "Ray is not installed"
+
+
+# name -> (what is missing, or None; the command that installs it)
+REAL_PARTS = {
+    "mediawiki": (_mediawiki_missing, "make mediawiki"),
+    "chromium": (_chromium_missing, "make chromium && .venv/bin/pip install -e '.[test]'"),
+    "ray": (_ray_missing, ".venv/bin/pip install -e '.[scale]'"),
+}
+
+
+def in_ci() -> bool:
+    """Whether the CI variable is set (as CI services and .ci/run set it), and not to 0 or false."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def require_part(name: str) -> None:
+    """Go on only if the real part is installed: without it, skip (fail when the CI variable is set) with
+    the command that installs it."""
+    missing, install = REAL_PARTS[name]
+    problem = missing()
+    if problem is None:
+        return
+    message = f"{problem}: run `{install}`"
+    if in_ci():
+        pytest.fail(f"CI runs every test, and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI (the CI variable set) a skip of any kind is a failure: a green run must have run every test."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped while it is collected (pytest.importorskip at the top, say)."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every test must run: {reason}"
 
 
 def free_port() -> int:

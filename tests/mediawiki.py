@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MEDIAWIKI = Path("/usr/share/mediawiki")  # Debian's mediawiki package
-DOCS = Path("/usr/share/doc/mediawiki/docs")  # the export XSDs it ships
 PHP = "php"
 
 # php -S sends every request here: robots.txt from the test folder, MediaWiki's entry points with the

@@ -10,6 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 
+@dataclass(frozen=True)
+class Chunked:
+    """A body sent in `count` chunks of `piece` with Transfer-Encoding: chunked, no Content-Length."""
+
+    piece: bytes
+    count: int
+
+
 @dataclass
 class Site:
     """Routes by path: (status, headers, body). Tests change them between crawls."""
@@ -21,6 +29,11 @@ class Site:
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sent: dict[str, int] = field(default_factory=dict)  # path -> body bytes of a Chunked route written
+
+    def chunked(self, path: str, piece: bytes, count: int) -> None:
+        """A page of unknown length: count chunks of piece, streamed until the client stops reading."""
+        self.routes[path] = (200, {"Content-Type": "text/html; charset=utf-8"}, Chunked(piece, count))
 
     def page(self, path: str, body: str | bytes, content_type: str = "text/html; charset=utf-8") -> None:
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -53,6 +66,9 @@ def serve(site: Site):
         def _answer(self):
             status, headers, body = site.routes.get(self.path.split("?")[0], (404, {"Content-Type": "text/html"},
                                                                              b"<html><body>not found</body></html>"))
+            if isinstance(body, Chunked):
+                self._stream(status, headers, body)
+                return
             etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"' if status == 200 else None
             if etag and self.headers.get("If-None-Match") == etag:
                 self.send_response(304)
@@ -67,6 +83,25 @@ def serve(site: Site):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _stream(self, status, headers, body: Chunked):
+            self.protocol_version = "HTTP/1.1"  # chunked transfer coding is HTTP/1.1's
+            self.close_connection = True
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            path = self.path.split("?")[0]
+            site.sent[path] = 0
+            try:
+                for _ in range(body.count):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(body.piece), body.piece))
+                    site.sent[path] += len(body.piece)
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client closed the connection: it stopped reading
+                pass
 
         def log_message(self, *args):  # quiet
             pass

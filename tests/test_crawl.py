@@ -11,7 +11,7 @@ from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_articl
 from rolesearch.ingest.sources.base import Skipped, SourceError
 from rolesearch.ingest.sources.crawl import CrawlSource
 from rolesearch.ingest.tokens import tiktoken_counter
-from tests.conftest import DATA
+from tests.conftest import DATA, wait_for
 from tests.site_server import Site, fixture_site, serve
 
 CRAWL = DATA / "crawl"
@@ -101,7 +101,27 @@ def test_page_cap_and_size_limit(sites, tmp_path):
     site.page("/docs/changing.html", "<html><body><p>" + "big " * 3000 + "</p></body></html>")
     articles, skipped, _ = _crawl(site, tmp_path / "2", max_bytes=5000)
     assert "changing.html" not in articles
-    assert skipped["/docs/changing.html"].startswith("page is over the 5,000-byte limit")
+    assert skipped["/docs/changing.html"] == "page is over the 5,000-byte limit (12,033 bytes declared)"
+
+
+def test_a_page_of_unknown_length_is_cut_at_the_size_limit(sites, tmp_path):
+    """Chunked, no Content-Length, 64 MB on offer: the download stops just past the limit, the page is skipped
+    with the reason, and the crawl counts the bytes it read."""
+    site, _ = sites
+    piece = b"<p>" + b"big " * 4000 + b"</p>\n"  # 16,008 bytes a chunk
+    site.chunked("/docs/changing.html", piece, 4000)
+    articles, skipped, stats = _crawl(site, tmp_path, max_bytes=50_000)
+    assert "changing.html" not in articles and "mlops.html" in articles
+    assert skipped["/docs/changing.html"] == "page is over the 50,000-byte limit (more than 50,000 bytes sent)"
+    assert len(site.fetched("/docs/changing.html")) == 1
+    others = sum(len(body) for path, (status, _, body) in site.routes.items()
+                 if status == 200 and isinstance(body, bytes) and site.fetched(path))
+    # Read: every other page whole, and of this one the limit plus at most one network read (64 KiB).
+    assert 50_000 < stats["bytes"] - others <= 50_000 + 65_536, stats
+    # The server saw the client stop: it wrote far less than the 64 MB it offered (socket buffers aside).
+    wait_for(lambda: site.sent.get("/docs/changing.html", 0) < 16_008 * 4000 and not site.in_flight, 10,
+             "the server to notice the closed connection")
+    assert site.sent["/docs/changing.html"] < 16_008 * 4000 // 4
 
 
 def test_sitemap_start(sites, tmp_path):

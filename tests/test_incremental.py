@@ -111,24 +111,42 @@ def test_unchanged_files_are_not_parsed_and_keep_their_mapped_groups(copy_corpus
     assert {e["access"][0] for e in load_version(index).manifest.articles.values()} == {"everyone"}
 
 
-def test_incremental_ivf_reuses_each_rows_list_and_equals_adding_every_row(small_corpus, tmp_path, embedder):
+def test_incremental_ivf_reuses_each_rows_list_and_equals_adding_every_row(copy_corpus, corpus_index, tmp_path,
+                                                                         embedder):
+    """The real corpus under a forced IVF (several lists: 2 for passages, 10 for sentences); then an article in
+    the middle changes and the one before it is removed, so every later row moves up. Each kept row keeps its
+    own list, new rows are assigned, and the index equals assigning every row with the same quantiser."""
     params = AnnParams(kind="ivf")
     index = tmp_path / "index"
-    build_index(small_corpus, index, embedder, ann_params=params)
-    (small_corpus / "drift.md").write_text(DRIFT_ARTICLE, encoding="utf-8")
-    summary = build_index(small_corpus, index, embedder, ann_params=params)
+    shutil.copytree(corpus_index / "cache", index / "cache")  # vectors from the session's build: no encoding
+    build_index(copy_corpus, index, embedder, ann_params=params)
+    first = load_version(index)
+    path = copy_corpus / "peopleinai-ml-engineer-or-mlops-engineer.txt"  # third of five in row order
+    text = path.read_text(encoding="utf-8")
+    assert "deploy" in text
+    path.write_text(text.replace("deploy", "ship", 1), encoding="utf-8")
+    (copy_corpus / "mle-vs-mlops-fine-line.md").unlink()  # second: the rows after it shift
+    summary = build_index(copy_corpus, index, embedder, ann_params=params)
+    assert summary.articles == {"added": 0, "changed": 1, "removed": 1, "unchanged": 3, "skipped": 0}
     files = load_version(index)
-    described = files.manifest.ann["sentences"]
-    assert described["trained_reused"] is True
-    new_sentences = summary.sentences["total"] - load_version(index, sorted(
-        p.name for p in (index / "versions").iterdir())[0]).manifest.sentences
-    assert described["assigned"] == new_sentences > 0  # only the new article's sentences met the quantiser
-    for name, vectors in (("dense", files.embeddings), ("sentences", files.sentence_embeddings)):
+    old_rows = {p.hash: i for i, p in enumerate(first.passages)}
+    moved = [i for i, p in enumerate(files.passages) if old_rows.get(p.hash, i) != i]
+    assert moved, "no kept passage changed row: the test would not see a shifted assignment"
+    for name, which, vectors in (("dense", "passages", files.embeddings), ("sentences", "sentences",
+                                                                          files.sentence_embeddings)):
+        described = files.manifest.ann[which]
+        assert described["kind"] == "ivf" and described["trained_reused"] is True
+        assert 0 < described["assigned"] < described["rows"]  # only the changed article's rows met the quantiser
         trained = ann.load_trained(files.path, name)
-        rebuilt, _, _, lists = ann.build(np.asarray(vectors), "ivf", params, trained)
-        assert np.array_equal(lists, ann.load_lists(files.path, name))
+        lists = ann.load_lists(files.path, name)
+        assert len(np.unique(lists)) >= 2, name
+        # Each row's list is its nearest centroid, as the quantiser says for its vector now...
+        assert np.array_equal(lists, trained.quantizer.assign(np.ascontiguousarray(vectors), 1).ravel()), name
+        # ...and the saved index is what adding every row afresh gives.
+        rebuilt, _, _, again = ann.build(np.asarray(vectors), "ivf", params, trained)
+        assert np.array_equal(again, lists)
         saved = faiss.read_index(str(files.path / f"{name}.faiss"))
-        assert np.array_equal(faiss.serialize_index(saved), faiss.serialize_index(rebuilt))
+        assert np.array_equal(faiss.serialize_index(saved), faiss.serialize_index(rebuilt)), name
 
 
 def test_vectorised_bm25_equals_bm25s_on_the_corpus():

@@ -18,11 +18,12 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import CORPUS, DRIFT_ARTICLE, ROOT, SMALL_ARTICLES
+from tests.conftest import CORPUS, DRIFT_ARTICLE, ROOT, SMALL_ARTICLES, require_part
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+VECTOR_TOLERANCE = 2e-7  # docs/scaling.md: "Vectors match the local build's within 2e-7 here"
 
 
 def _processes() -> dict[int, tuple[int, str, bytes]]:
@@ -71,7 +72,7 @@ def _wait_gone(pids: set[int], timeout: float) -> set[int]:
 def ray_local():
     """One local Ray cluster for the session (4 logical CPUs, a 200 MB object store), stopped at the end with
     every process it started."""
-    pytest.importorskip("ray", reason="the scale extra is not installed: pip install -e '.[scale]'")
+    require_part("ray")
     from rolesearch.cluster import ClusterOptions, ray_cluster
 
     with ray_cluster(ClusterOptions(num_cpus=4)) as ray:
@@ -99,8 +100,9 @@ def _manifest(index_dir: Path) -> dict:
 
 
 def test_ingest_on_a_local_two_actor_cluster_gives_the_local_index(corpus_index, tmp_path):
-    """`rolesearch ingest --ray --ray-actors 2` on the real corpus: same passages, vectors within 1e-5,
-    same manifest apart from id and build time; its own cluster is stopped, no Ray process left."""
+    """`rolesearch ingest --ray --ray-actors 2` on the real corpus: same passages, vectors within 2e-7 (what
+    docs/scaling.md says), same manifest apart from id and build time; its own cluster is stopped, no Ray
+    process left."""
     from rolesearch.store.versions import load_version
 
     before = _ray_pids()
@@ -114,9 +116,9 @@ def test_ingest_on_a_local_two_actor_cluster_gives_the_local_index(corpus_index,
     assert summary["passages"]["embedded"] == summary["passages"]["total"] == len(local.passages)
     assert summary["sentences"]["embedded"] > 0
     assert [asdict(p) for p in ray.passages] == [asdict(p) for p in local.passages]
-    assert np.abs(ray.embeddings - local.embeddings).max() <= 1e-5
+    assert np.abs(ray.embeddings - local.embeddings).max() <= VECTOR_TOLERANCE
     assert ray.sentence_embeddings.shape == local.sentence_embeddings.shape
-    assert np.abs(ray.sentence_embeddings - local.sentence_embeddings).max() <= 1e-5
+    assert np.abs(ray.sentence_embeddings - local.sentence_embeddings).max() <= VECTOR_TOLERANCE
     a, b = _manifest(corpus_index), _manifest(tmp_path / "index")
     assert a["version"] != b["version"]
     for key in ("version", "built_at"):
@@ -130,13 +132,14 @@ def _map_workers() -> list[int]:
                   if state != "Z" and cmd.startswith(b"ray::MapWorker(MapBatches(EncodeActor"))
 
 
-def test_a_killed_worker_never_publishes_a_half_written_version(ray_local, corpus_index, embedder, tmp_path):
-    """SIGKILL one embedding actor mid-build: the build completes (Ray retries) or fails with a clear message;
-    the previous version is served meanwhile and after, and every published version is complete."""
+def test_a_killed_worker_is_restarted_and_the_build_completes_like_a_local_one(ray_local, corpus_index, embedder,
+                                                                             tmp_path):
+    """SIGKILL one embedding actor mid-build: Ray restarts it and retries its batch, so the build completes
+    and publishes what a local build gives (docs/scaling.md); the previous version is served meanwhile, the
+    new one after, and no version on disk is half written."""
     from fastapi.testclient import TestClient
 
     from rolesearch.api.app import create_app
-    from rolesearch.cluster import ClusterError
     from rolesearch.encoder.ray_encoder import RayEncoder
     from rolesearch.ingest.pipeline import build_index
     from rolesearch.settings import Settings
@@ -159,27 +162,28 @@ def test_a_killed_worker_never_publishes_a_half_written_version(ray_local, corpu
                 assert current_version(index_dir) == previous
                 assert client.get("/readyz").json()["index_version"] == previous
 
-        try:
-            summary = build_index(CORPUS, index_dir, RayEncoder(embedder, 2), full=True, on_progress=kill_one)
-        except ClusterError as exc:  # the other allowed outcome: a clear message, nothing published
-            assert "Ray embedding job failed" in str(exc)
-            assert current_version(index_dir) == previous
-            summary = None
-        assert killed
-        published = current_version(index_dir)
-        if summary is not None:
-            assert published == summary.version != previous
-            rebuilt, before = load_version(index_dir), load_version(index_dir, previous)
-            assert np.abs(rebuilt.embeddings - before.embeddings).max() <= 1e-5
-        # Every version folder that is not a temporary one is complete, and the served one is what CURRENT says.
+        # full: nothing from the copied cache or version, so every vector comes from the actors
+        summary = build_index(CORPUS, index_dir, RayEncoder(embedder, 2), full=True, on_progress=kill_one)
+        assert killed and killed[0] not in _map_workers()  # the killed actor is gone, a new one took its work
+        assert summary.passages["embedded"] == summary.passages["total"] > 0
+        assert current_version(index_dir) == summary.version != previous
+        rebuilt, local = load_version(index_dir), load_version(index_dir, previous)
+        assert [asdict(p) for p in rebuilt.passages] == [asdict(p) for p in local.passages]
+        assert np.abs(rebuilt.embeddings - local.embeddings).max() <= VECTOR_TOLERANCE
+        assert np.abs(rebuilt.sentence_embeddings - local.sentence_embeddings).max() <= VECTOR_TOLERANCE
+        a, b = _manifest(corpus_index), _manifest(index_dir)
+        for key in ("version", "built_at"):
+            a.pop(key), b.pop(key)
+        assert a == b
+        # Every version folder that is not a temporary one is complete.
         for folder in (index_dir / "versions").iterdir():
             if not folder.name.startswith("."):
                 load_version(index_dir, folder.name)
         deadline = time.monotonic() + 10
-        while client.get("/readyz").json()["index_version"] != published and time.monotonic() < deadline:
+        while client.get("/readyz").json()["index_version"] != summary.version and time.monotonic() < deadline:
             time.sleep(0.1)
         r = client.get("/search", params={"q": "who owns model rollback?"})
-        assert r.status_code == 200 and r.json()["index_version"] == published
+        assert r.status_code == 200 and r.json()["index_version"] == summary.version
 
 
 # --- serve ----------------------------------------------------------------------------------------------
@@ -243,7 +247,7 @@ def test_both_replicas_serve_a_new_version_within_seconds(replicas, embedder):
     new = build_index(corpus, index_dir, embedder).version
     published = time.monotonic()
     latest: dict[str, str] = {}
-    while time.monotonic() - published < 20:
+    while time.monotonic() - published < 5:  # docs/scaling.md: about 1 s at a 0.5 s reload poll
         r = client.get("/readyz")
         latest[r.headers[REPLICA]] = r.json()["index_version"]
         if len(latest) == 2 and set(latest.values()) == {new}:
@@ -255,7 +259,9 @@ def test_both_replicas_serve_a_new_version_within_seconds(replicas, embedder):
     assert {r.json()["hits"][0]["title"] for r in seen.values()} == {"Drift runbook"}
 
 
-def test_requests_keep_succeeding_when_a_replica_is_killed(replicas):
+def test_requests_keep_succeeding_when_a_replica_is_killed_and_a_new_one_answers(replicas):
+    """SIGKILL one replica: no request fails while the other answers alone, then the controller's replacement
+    answers too (two distinct replica ids again, one of them new)."""
     client, _, _ = replicas
     scrapes = _answers(client, "/metrics", 2)
     assert len(scrapes) == 2
@@ -263,13 +269,25 @@ def test_requests_keep_succeeding_when_a_replica_is_killed(replicas):
     pid = int(r.text.split(f'replica="{victim}"')[0].rsplit('pid="', 1)[1].split('"')[0])
     os.kill(pid, signal.SIGKILL)
     statuses, answered_by = [], set()
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    killed_at = time.monotonic()
+    while time.monotonic() - killed_at < 8:
         r = client.get("/search", params={"q": "who sets up drift monitoring?", "k": 3})
         statuses.append(r.status_code)
         answered_by.add(r.headers.get(REPLICA))
     assert statuses and set(statuses) == {200}, statuses
     assert answered_by and victim not in answered_by
+    # The replacement: health checks every 2 s, then a new replica loads the model and the index.
+    while time.monotonic() - killed_at < 120 and not (answered_by - set(scrapes)):
+        r = client.get("/search", params={"q": "who sets up drift monitoring?", "k": 3})
+        assert r.status_code == 200, r.text
+        assert r.json()["hits"][0]["title"] == "Who does what in ML"
+        answered_by.add(r.headers[REPLICA])
+        time.sleep(0.05)
+    new = answered_by - set(scrapes)
+    assert new, f"no replacement replica answered within 120 s of the kill (answered: {answered_by})"
+    print(f"a replacement replica answered {time.monotonic() - killed_at:.1f} s after the kill")
+    now = _answers(client, "/search", 2, q="who sets up drift monitoring?", k=3)
+    assert len(now) == 2 and victim not in now and set(now) & new, now
 
 
 # --- bad input ------------------------------------------------------------------------------------------
@@ -282,11 +300,20 @@ def _cli(*args: str, timeout: float = 60, prelude: str = "") -> subprocess.Compl
 
 
 def test_an_unreachable_address_fails_fast_and_publishes_nothing(tmp_path):
-    pytest.importorskip("ray", reason="the scale extra is not installed")
+    from rolesearch.cluster import ClusterError, check_reachable
+
+    require_part("ray")
+    # docs/scaling.md: "An address where nothing listens fails within 10 s (a TCP probe before ray.init)". The
+    # probe is timed in this process; the command below adds an interpreter's start-up and imports to it.
+    address = f"127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(ClusterError, match=f"cannot reach the Ray cluster at {address}"):
+        check_reachable(address)
+    assert time.monotonic() - t0 < 10
     t0 = time.monotonic()
     out = _cli("ingest", "--index", str(tmp_path / "index"), "--ray", f"127.0.0.1:{_free_port()}")
     assert out.returncode == 1
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 30  # start-up included
     assert "cannot reach the Ray cluster at 127.0.0.1:" in out.stderr
     assert not (tmp_path / "index" / "CURRENT").exists()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,10 +13,13 @@ import urllib.error
 import urllib.request
 
 import httpx
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from rolesearch.cli.main import app as cli
+from rolesearch.store.manifest import current_version
+from rolesearch.store.publish import build_lock
 from tests.conftest import DRIFT_ARTICLE, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.slow
@@ -77,10 +81,10 @@ def _served(base: str) -> str:
     return httpx.get(f"{base}/healthz", headers=PROXY_HEADERS, timeout=10).json()["index_version"]
 
 
-def _top_article(base: str) -> str | None:
-    hits = httpx.get(f"{base}/search", params={"q": DRIFT_QUESTION, "k": 1}, headers=PROXY_HEADERS,
-                     timeout=30).json()["hits"]
-    return hits[0]["article_id"] if hits else None
+def _top_article(base: str) -> str:
+    r = httpx.get(f"{base}/search", params={"q": DRIFT_QUESTION, "k": 1}, headers=PROXY_HEADERS, timeout=30)
+    assert r.status_code == 200 and r.json()["hits"], r.text  # "not drift" must not pass on an empty answer
+    return r.json()["hits"][0]["article_id"]
 
 
 def test_versions_lists_the_kept_ones(built):
@@ -104,7 +108,7 @@ def test_rollback_by_cli_then_by_admin_api_is_served_within_seconds(built, serve
     t0 = time.monotonic()
     wait_for(lambda: _served(server) == built["v1"], 5, "the server to serve the rolled-back version")
     assert time.monotonic() - t0 < 5
-    assert _top_article(server) != "drift"  # the older version has no drift article
+    assert _top_article(server) == "rollback"  # the older version has no drift article: the next best
 
     # The same through the API, behind the admin token; served at once by this server.
     r = httpx.post(f"{server}/admin/rollback", json={"version": built["v2"]},
@@ -153,3 +157,81 @@ def test_a_large_body_gets_its_413_every_time(server):
             urllib.request.urlopen(req, timeout=30)
         assert err.value.code == 413, attempt
         assert json.loads(err.value.read()) == {"detail": "request body is 3,000,009 bytes, over the limit of 65,536 bytes"}
+
+
+def _copy_of(built, name: str, change) -> str:
+    """A kept version made from v1's files under a new name (sorting before the real ones, so no prune
+    removes v1 for it), its manifest and files then changed by change(folder, manifest dict)."""
+    versions = built["index"] / "versions"
+    shutil.copytree(versions / built["v1"], versions / name)
+    manifest = json.loads((versions / name / "manifest.json").read_text())
+    manifest["version"] = name
+    change(versions / name, manifest)
+    (versions / name / "manifest.json").write_text(json.dumps(manifest))
+    return name
+
+
+def _one_vector_short(folder, manifest) -> None:
+    np.save(folder / "embeddings.npy", np.load(folder / "embeddings.npy")[:-1])
+
+
+def _other_model(folder, manifest) -> None:
+    manifest["model"] = "sentence-transformers/all-mpnet-base-v2"
+
+
+def test_rollback_refuses_inconsistent_other_model_and_locked_versions(built, server):
+    """Each refusal by CLI and by API leaves CURRENT and the served version as they were."""
+    index, auth = built["index"], {"Authorization": f"Bearer {ADMIN}"}
+    before = current_version(index)
+    short = _copy_of(built, "00000000T000000000001Z-short", _one_vector_short)
+    other = _copy_of(built, "00000000T000000000002Z-model", _other_model)
+    # A folder copied under another name, its manifest still naming v1: its files would be read from v1's.
+    renamed = _copy_of(built, "00000000T000000000003Z-copy", lambda folder, m: m.update(version=built["v1"]))
+    try:
+        for version, words in [(short, f"index version {short} is inconsistent"),
+                               (other, "the index was built with model 'sentence-transformers/all-mpnet-base-v2'"),
+                               (renamed, f"the manifest in versions/{renamed} names version '{built['v1']}'")]:
+            r = CliRunner().invoke(cli, ["rollback", version, "--index", str(index)])
+            assert r.exit_code == 1 and words in r.output, r.output
+            r = httpx.post(f"{server}/admin/rollback", json={"version": version}, headers=auth, timeout=30)
+            assert r.status_code == 422 and words in r.json()["detail"], r.text
+            assert current_version(index) == before and _served(server) == before
+        # A build holds the lock: a valid version is refused too, with 409, until the build is done.
+        with build_lock(index):
+            r = CliRunner().invoke(cli, ["rollback", built["v1"], "--index", str(index)])
+            assert r.exit_code == 1 and "another build is running" in r.output, r.output
+            r = httpx.post(f"{server}/admin/rollback", json={"version": built["v1"]}, headers=auth, timeout=30)
+            assert r.status_code == 409 and "another build is running" in r.json()["detail"], r.text
+            assert current_version(index) == before and _served(server) == before
+        # GET /admin/versions lists what `rolesearch versions --json` lists, behind the admin token.
+        listed = httpx.get(f"{server}/admin/versions", headers=auth, timeout=30)
+        assert listed.status_code == 200, listed.text
+        cli_listed = json.loads(CliRunner().invoke(cli, ["versions", "--index", str(index), "--json"]).stdout)
+        assert listed.json() == cli_listed
+        by_id = {v["version"]: v for v in listed.json()}
+        assert [v["version"] for v in listed.json()] == [built["broken"], short, other, renamed, built["v1"],
+                                                         built["v2"]]
+        assert not by_id[renamed]["complete"] and "names version" in by_id[renamed]["problem"]
+        assert [v["version"] for v in listed.json() if v["published"]] == [before]
+        assert not by_id[built["broken"]]["complete"] and "no manifest" in by_id[built["broken"]]["problem"]
+        assert by_id[built["v1"]]["complete"] and by_id[built["v1"]]["passages"] > 0
+        assert httpx.get(f"{server}/admin/versions", timeout=30).status_code == 401
+    finally:
+        for name in (short, other, renamed):
+            shutil.rmtree(built["index"] / "versions" / name)
+
+
+def test_an_ingest_after_a_rollback_builds_on_the_rolled_back_version(built, server, embedder):
+    from rolesearch.ingest.pipeline import build_index
+
+    index, corpus = built["index"], built["root"] / "corpus"
+    r = CliRunner().invoke(cli, ["rollback", built["v1"], "--index", str(index)])
+    assert r.exit_code == 0, r.output
+    wait_for(lambda: _served(server) == built["v1"], 5, "the server to serve the rolled-back version")
+    # The corpus still has the drift article that v2 added and v1 lacks: against v1 it is new again.
+    summary = build_index(corpus, index, embedder)
+    assert summary.articles == {"added": 1, "changed": 0, "removed": 0, "unchanged": 2, "skipped": 0}, summary
+    assert summary.passages["embedded"] == 0  # its vectors come from the embedding cache v2's build filled
+    assert current_version(index) == summary.version not in (built["v1"], built["v2"])
+    wait_for(lambda: _served(server) == summary.version, 5, "the server to serve the new version")
+    assert _top_article(server) == "drift"

@@ -91,7 +91,7 @@ class _Crawl:
         self.next_slot = 0.0
         self.slot_lock = asyncio.Lock()
         self.robots: Protego | None = None
-        self.stats = {"fetched": 0, "not_modified": 0, "pages": 0, "disallowed": 0}
+        self.stats = {"fetched": 0, "not_modified": 0, "pages": 0, "disallowed": 0, "bytes": 0}
         source.stats = self.stats
 
     async def run(self) -> list[Item]:
@@ -295,6 +295,7 @@ class _Crawl:
             body = bytearray()
             async for chunk in r.aiter_bytes():
                 body += chunk
+                self.stats["bytes"] += len(chunk)  # body bytes read, so a cut-off download shows what it cost
                 if limit is not None and len(body) > limit:
                     raise _TooLarge(f"more than {limit:,} bytes sent")
         # The body is already decoded: its encoding and length headers no longer describe it.
