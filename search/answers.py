@@ -21,6 +21,12 @@ class AnswerConfig:
 
     passages: int = 5  # the top hits roles are aggregated over
     min_dense: float = 0.22  # best passage cosine below this: the corpus does not answer the question
+    signals: bool = True  # also weigh the mean cosine and the rankers' agreement (abstain); off: min_dense alone
+    # abstain's linear rule, fitted by bench/abstention.py on the tuning halves of questions.jsonl and offtopic.jsonl
+    w_best: float = 21.06  # per unit of the best passage cosine
+    w_corpus: float = 24.23  # per unit of the mean cosine over the passages
+    w_agree: float = 6.97  # when the dense top hit is in the lexical top 5
+    bias: float = -12.89
     min_share: float = 0.6  # a role is named when its weight is at least this share of the strongest role's
     temperature: float = 0.2  # gap in fused score that divides a passage's vote by e, relative to the top hit
 
@@ -36,11 +42,47 @@ class RoleClaim:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the question gets: answerable or not, the roles (ownership questions only), and one sentence."""
+    """What the question gets: answerable or not (and why not), the roles (ownership questions only), and one sentence."""
 
     answerable: bool
     roles: list[RoleClaim]
     text: str
+    reason: str | None = None  # why the question is not answerable (None when it is)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What says whether the corpus answers a query, none of them the best cosine alone."""
+
+    best: float  # best cosine of a passage's own vector
+    corpus: float  # mean cosine over the passages: how close the query is to what the articles are about
+    agree: bool  # the dense top hit is among the lexical top 5
+
+    @classmethod
+    def of(cls, result: SearchResult) -> "Signals":
+        """The signals a hybrid search recorded (search.searcher), falling back to the hits' best cosine."""
+        extra = result.extra
+        best = extra.get("best_dense", best_dense(result.hits))
+        return cls(best, extra.get("corpus_dense", best), bool(extra.get("agree", True)))
+
+
+def abstain(signals: Signals, config: AnswerConfig) -> str | None:
+    """Why the corpus does not answer the query, or None when it does.
+
+    Below min_dense nothing is close enough; above it, a linear rule over the best cosine, the mean
+    cosine and the rankers' agreement decides (fitted on the tuning halves, notes/ranking.md): an
+    off-topic question can come close to one passage ("when is the next company holiday?" 0.33) but
+    stays far from the articles as a whole, and the words of its best passage are not its own.
+    """
+    if signals.best < config.min_dense:
+        return f"no passage is close to the question (best cosine {signals.best:.2f} < {config.min_dense:.2f})"
+    if not config.signals:
+        return None
+    score = config.w_best * signals.best + config.w_corpus * signals.corpus + config.w_agree * signals.agree + config.bias
+    if score >= 0:
+        return None
+    return (f"the question is far from what the articles are about (best cosine {signals.best:.2f}, mean "
+            f"{signals.corpus:.2f}; the dense and lexical top hits {'agree' if signals.agree else 'disagree'})")
 
 
 @dataclass
@@ -108,8 +150,9 @@ def source(hit: Hit, articles: dict) -> str:
 def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, config: AnswerConfig) -> Answer:
     """Form the answer from a hybrid result's top hits."""
     hits = result.hits[: config.passages]
-    if not hits or result.extra.get("best_dense", best_dense(hits)) < config.min_dense:
-        return Answer(False, [], "Nothing in the articles answers this question.")
+    reason = abstain(Signals.of(result), config) if hits else "no passage matches the question"
+    if reason is not None:
+        return Answer(False, [], "Nothing in the articles answers this question.", reason)
     by_id = {h.passage.id: h for h in hits}
     claims = claim_roles(hits, config.min_share, config.temperature) if is_ownership(query, roles) else []
     if claims:

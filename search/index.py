@@ -17,6 +17,8 @@ from rolesearch.store.sentences import sentence_owners
 from rolesearch.store.vector_rows import ArrayRows, VectorRows, vector_rows
 from rolesearch.store.versions import load_version
 
+CENTROID_ROWS = 65_536  # SearchIndex.centroid: a strided sample this large estimates the mean closely enough
+
 
 @dataclass
 class SearchIndex:
@@ -44,6 +46,16 @@ class SearchIndex:
     def sentence_rows(self) -> VectorRows | ArrayRows:
         """Candidates' sentence vectors, read by pread."""
         return vector_rows(self.sentences)
+
+    @cached_property
+    def centroid(self) -> np.ndarray:
+        """The mean passage vector (of at most CENTROID_ROWS evenly spaced rows): its dot product with a query
+        vector is the query's mean cosine to the passages, how close it is to what the corpus is about."""
+        rows = self.embeddings
+        if rows is None or not len(rows):
+            return np.zeros(self.dense.d, dtype=np.float32)
+        step = max(1, len(rows) // CENTROID_ROWS)
+        return np.asarray(rows[::step], dtype=np.float32).mean(axis=0)
 
     @property
     def exact(self) -> bool:
