@@ -107,6 +107,8 @@ class Settings(BaseSettings):
                                     "below which a question is not answerable")
     answer_signals: bool = Field(AnswerConfig.signals, description="Refuse also by the mean cosine and the rankers' "
                                  "agreement (a rule fitted by bench/abstention.py); false: the best cosine alone")
+    answer_sentence_votes: bool = Field(AnswerConfig.sentence_votes, description="A hit votes for the roles of its "
+                                        "sentence that answers the question, not all its passage's roles")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins (e.g. the wiki's) "
                                                          "allowed to call the API; comma-separated or a JSON list")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted; more is a 413")
@@ -203,7 +205,8 @@ class Settings(BaseSettings):
 
     def answer_config(self) -> AnswerConfig:
         """How answers are formed."""
-        return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense, signals=self.answer_signals)
+        return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense, signals=self.answer_signals,
+                            sentence_votes=self.answer_sentence_votes)
 
     def sources(self, specs: list[str] | None = None) -> list | None:
         """The sources to ingest: specs (`KIND:LOCATION`), else the sources file, else None (the folder corpus)."""

@@ -11,7 +11,9 @@ import numpy as np
 from rolesearch.search.query import is_ownership
 from rolesearch.search.searcher import Hit, Searcher, SearchResult
 from rolesearch.store.roles import RoleConfig
+from rolesearch.store.sentences import passage_sentences
 
+_PRONOUN = re.compile(r"\s*(?:[-*•]\s*)?(?:they|their|these|them)\b", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*(?:\d+[.)]\s*|[-*•]\s*)?(?P<label>[^\n:]{3,60}?)\s*(?::|\s[-–—])\s")
 
 
@@ -29,6 +31,7 @@ class AnswerConfig:
     bias: float = -12.89
     min_share: float = 0.6  # a role is named when its weight is at least this share of the strongest role's
     temperature: float = 0.2  # gap in fused score that divides a passage's vote by e, relative to the top hit
+    sentence_votes: bool = True  # a hit votes for the roles of its answering sentence (sentence_votes)
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ def best_dense(hits: list[Hit]) -> float:
     return max((h.dense for h in hits if h.dense is not None), default=-1.0)
 
 
-def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[RoleClaim]:
-    """Roles of the hits' passages, each hit weighted by exp((score - top score) / temperature).
+def claim_roles(hits: list[Hit], min_share: float, temperature: float,
+                votes: dict[str, tuple[str, ...]] | None = None) -> list[RoleClaim]:
+    """Roles of the hits' passages (or votes[passage id], see sentence_votes), each hit weighted by
+    exp((score - top score) / temperature).
 
     The votes follow the ranking the reader sees (the hybrid score), so a passage that only
     resembles the question in the dense space, with none of its words, cannot outvote the hits
@@ -109,9 +114,10 @@ def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[R
     weights: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
     top = max((h.score for h in hits), default=0.0)
+    votes = votes or {}
     for h in hits:
         w = math.exp((h.score - top) / temperature)
-        for role in h.passage.roles:
+        for role in votes.get(h.passage.id, h.passage.roles):
             weights[role] = weights.get(role, 0.0) + w
             evidence.setdefault(role, []).append(h.passage.id)
     if not weights:
@@ -119,6 +125,42 @@ def claim_roles(hits: list[Hit], min_share: float, temperature: float) -> list[R
     total, top = sum(weights.values()), max(weights.values())
     chosen = sorted((r for r in weights if weights[r] >= min_share * top), key=lambda r: -weights[r])
     return [RoleClaim(r, round(weights[r] / total, 3), evidence[r]) for r in chosen]
+
+
+def sentence_votes(searcher: Searcher, query: str, hits: list[Hit], roles: RoleConfig) -> dict[str, tuple[str, ...]]:
+    """For each hit, the roles of its sentence that answers the question, when that sentence says who.
+
+    A passage that compares two roles is attributed both, but the sentence answering the question
+    names one ("Their primary concern is model accuracy": data scientists). The answering sentence is
+    the passage's sentence closest to the question with the role names taken out (a question that
+    names both roles, "data scientist vs MLOps: who ships the model?", is otherwise closest to the
+    sentence naming both). Its subjects vote; a sentence opening with "They"/"Their" votes for the
+    role the sentences before it name; a sentence naming none leaves the passage's roles.
+    """
+    index = searcher.index
+    rows = [h.row for h in hits if h.passage.roles and h.row is not None]
+    if index.sentences is None or index.sentence_start is None or not rows:
+        return {}
+    vector = searcher.embedder.encode_query(roles.mention.sub(" ", query))[0]
+    out: dict[str, tuple[str, ...]] = {}
+    for h in hits:
+        if not h.passage.roles or h.row is None:
+            continue
+        a, b = int(index.sentence_start[h.row]), int(index.sentence_start[h.row + 1])
+        sentences = passage_sentences(h.passage.text)
+        if b <= a or len(sentences) != b - a:
+            continue
+        scores = np.asarray(index.sentence_rows.ranges(np.array([a]), np.array([b])), dtype=np.float32) @ vector
+        best = int(np.argmax(scores))
+        named = roles.sentence_subjects(sentences[best])
+        if not named and _PRONOUN.match(sentences[best]):
+            for before in reversed(sentences[:best]):
+                named = roles.sentence_subjects(before) or roles.mentioned(before)[-1:]
+                if named:
+                    break
+        if named:
+            out[h.passage.id] = tuple(named)
+    return out
 
 
 def duty_label(hit: Hit) -> str:
@@ -147,14 +189,15 @@ def source(hit: Hit, articles: dict) -> str:
     return f"({who}, '{section}')"
 
 
-def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, config: AnswerConfig) -> Answer:
-    """Form the answer from a hybrid result's top hits."""
+def answer(query: str, result: SearchResult, roles: RoleConfig, articles: dict, config: AnswerConfig,
+           votes: dict[str, tuple[str, ...]] | None = None) -> Answer:
+    """Form the answer from a hybrid result's top hits (votes: sentence_votes' roles per passage id)."""
     hits = result.hits[: config.passages]
     reason = abstain(Signals.of(result), config) if hits else "no passage matches the question"
     if reason is not None:
         return Answer(False, [], "Nothing in the articles answers this question.", reason)
     by_id = {h.passage.id: h for h in hits}
-    claims = claim_roles(hits, config.min_share, config.temperature) if is_ownership(query, roles) else []
+    claims = claim_roles(hits, config.min_share, config.temperature, votes) if is_ownership(query, roles) else []
     if claims:
         # Roles whose best evidence is the same passage (a shared duty) are named together.
         groups: dict[str, list[str]] = {}
@@ -176,6 +219,9 @@ def ask(searcher: Searcher, query: str, roles: RoleConfig, config: AnswerConfig 
     the not-answerable check (the best cosine over allowed passages only) all come from what the caller may see.
     """
     result = searcher.search(query, k=max(k, config.passages), mode="hybrid", allow=allow)
-    a = answer(query, result, roles, searcher.index.articles, config)
+    votes = None
+    if config.sentence_votes and is_ownership(query, roles):
+        votes = sentence_votes(searcher, query, result.hits[: config.passages], roles)
+    a = answer(query, result, roles, searcher.index.articles, config, votes)
     result.hits = result.hits[:k]
     return AskResult(query, a, result)

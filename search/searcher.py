@@ -67,6 +67,7 @@ class Hit:
     lexical: float | None = None
     fused: float | None = None
     highlight: Highlight | None = None
+    row: int | None = None  # the passage's row in the index (its vectors' row)
 
 
 @dataclass
@@ -134,6 +135,7 @@ class Searcher:
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
                 highlight=mark,
+                row=i,
             )
             for r, (i, mark) in enumerate(zip(order, marks), start=1)
         ]
