@@ -42,9 +42,15 @@ def features(searcher, text: str, config: AnswerConfig) -> dict:
     total = sum(idf.values()) or 1.0
     coverage = sum(idf[t] for t in set(tokens) if t in searcher.index.lexical.text.vocab_dict) / total
     lexical = max((h.lexical or 0.0 for h in result.hits), default=0.0)
-    return {"best": s.best, "corpus": s.corpus, "agree": float(s.agree), "coverage": coverage, "lexical": lexical,
-            "served_refuses": abstain(s, config) is not None,
-            "old_refuses": s.best < config.min_dense}
+    return {
+        "best": s.best,
+        "corpus": s.corpus,
+        "agree": float(s.agree),
+        "coverage": coverage,
+        "lexical": lexical,
+        "served_refuses": abstain(s, config) is not None,
+        "old_refuses": s.best < config.min_dense,
+    }
 
 
 def fit(rows: list[dict], names: tuple[str, ...], c: float):
@@ -76,7 +82,9 @@ def select(rows: list[dict]) -> tuple[tuple[str, ...], float]:
                 if "best" not in names:
                     continue
                 x = np.array([[r[n] for n in names] for r in rows])
-                model = make_pipeline(StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=10_000))
+                model = make_pipeline(
+                    StandardScaler(), LogisticRegression(C=c, class_weight="balanced", max_iter=10_000)
+                )
                 p = cross_val_predict(model, x, y, cv=LeaveOneOut(), method="predict_proba")[:, 1]
                 errors = int(((p < 0.5) & (y == 1)).sum() + ((p >= 0.5) & (y == 0)).sum())
                 results.append((errors, round(float(log_loss(y, p, sample_weight=weight)), 4), c, names))
@@ -91,9 +99,11 @@ def report(name: str, rows: list[dict], refuses) -> None:
     off = [r for r in rows if not r["on"]]
     wrong_on = [r["id"] for r in on if refuses(r)]
     wrong_off = [r["id"] for r in off if not refuses(r)]
-    print(f"  {name:40s} off-topic refused {len(off) - len(wrong_off)}/{len(off)}  answerable refused "
-          f"{len(wrong_on)}/{len(on)}  {'answered off-topic: ' + ' '.join(wrong_off) if wrong_off else ''}"
-          f"{'  refused: ' + ' '.join(wrong_on) if wrong_on else ''}")
+    print(
+        f"  {name:40s} off-topic refused {len(off) - len(wrong_off)}/{len(off)}  answerable refused "
+        f"{len(wrong_on)}/{len(on)}  {'answered off-topic: ' + ' '.join(wrong_off) if wrong_off else ''}"
+        f"{'  refused: ' + ' '.join(wrong_on) if wrong_on else ''}"
+    )
 
 
 def main() -> None:
@@ -115,8 +125,10 @@ def main() -> None:
         print("selection on the tuning halves (leave-one-out):")
         names, c = select(tuning)
     w, b = fit(tuning, names, c)
-    print(f"fitted on tuning ({sum(r['on'] for r in tuning)} answerable, {sum(1 - r['on'] for r in tuning)} off-topic), "
-          f"C {c:g}: " + ", ".join(f"{n} {x:.2f}" for n, x in zip(names, w)) + f", bias {b:.2f}")
+    print(
+        f"fitted on tuning ({sum(r['on'] for r in tuning)} answerable, {sum(1 - r['on'] for r in tuning)} off-topic), "
+        f"C {c:g}: " + ", ".join(f"{n} {x:.2f}" for n, x in zip(names, w)) + f", bias {b:.2f}"
+    )
 
     def fitted(r: dict) -> bool:
         return r["best"] < config.min_dense or float(sum(r[n] * x for n, x in zip(names, w)) + b) < 0

@@ -96,8 +96,14 @@ class CachedQueryEncoder:
     def stats(self) -> dict:
         """Entries, bytes held, the bounds, and hits and misses since start."""
         with self._lock:
-            return {"entries": len(self._entries), "bytes": self._bytes, "max_entries": self.max_entries,
-                    "max_bytes": self.max_bytes, "hits": self.hits, "misses": self.misses}
+            return {
+                "entries": len(self._entries),
+                "bytes": self._bytes,
+                "max_entries": self.max_entries,
+                "max_bytes": self.max_bytes,
+                "hits": self.hits,
+                "misses": self.misses,
+            }
 
     def __getattr__(self, name: str):
         # name, vectors, dimension, encode, encode_queries...: ingest and search see the embedder unchanged.

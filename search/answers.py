@@ -62,7 +62,7 @@ class Signals:
     agree: bool  # the dense top hit is among the lexical top 5
 
     @classmethod
-    def of(cls, result: SearchResult) -> "Signals":
+    def of(cls, result: SearchResult) -> Signals:
         """The signals a hybrid search recorded (search.searcher), falling back to the hits' best cosine."""
         extra = result.extra
         best = extra.get("best_dense", best_dense(result.hits))
