@@ -173,11 +173,12 @@ def test_abstention_on_both_sides(corpus_searcher, roles):
     figures = evaluate_answers(corpus_searcher, questions, offtopic, roles, AnswerConfig())
     # Measured on the 170 questions with the three-signal rule (bench/abstention.py): every off-topic question
     # refused, one on-topic question refused (q03, held out: close to no passage's words, and its dense top hit
-    # not in the lexical top 5); of 49 role questions the top role is right for 39 and the role set exact for 34.
+    # not in the lexical top 5); of 49 role questions the top role is right for 43 and the role set exact for 38
+    # (votes by the answering sentence: search.answers.sentence_votes).
     assert len(figures["unanswered"]) <= 1, figures
     assert figures["refused_off_topic"] == 1.0, figures
-    assert figures["role_top_right"] >= 0.79, figures
-    assert figures["role_exact"] >= 0.69, figures
+    assert figures["role_top_right"] >= 43 / 49 - 0.001, figures
+    assert figures["role_exact"] >= 38 / 49 - 0.001, figures
 
 
 # The four off-topic questions one cosine threshold could not refuse (notes/ranking.md).
@@ -199,3 +200,17 @@ def test_the_best_cosine_alone_answers_them(corpus_searcher, roles):
     assert len(answered) >= 3, answered
     a = ask(corpus_searcher, "who owns model rollback?", roles).answer
     assert a.answerable and a.reason is None
+
+
+@pytest.mark.parametrize("question, expected", [
+    # The "Data Scientist vs. MLOps Engineer" passage names both roles; its sentence that answers names one
+    # ("Their primary concern is model accuracy", after "... the focus of Data scientists").
+    ("data scientist or MLOps engineer: who cares most about model accuracy?", "Data Scientist"),
+    ("data scientist vs MLOps: who actually ships the model to production?", "MLOps Engineer"),
+])
+def test_roles_come_from_the_answering_sentence(corpus_searcher, roles, question, expected):
+    a = ask(corpus_searcher, question, roles).answer
+    assert a.answerable and a.roles[0].role == expected, a.roles
+    # Votes by the passages' roles put another role first: the sentence votes are what make it right.
+    before = ask(corpus_searcher, question, roles, AnswerConfig(sentence_votes=False)).answer
+    assert before.roles[0].role != expected, before.roles
