@@ -81,7 +81,9 @@ def test_a_new_vector_space_empties_the_cache_and_never_mixes():
     new = cache.encode_query("who owns rollback?")
     assert not np.array_equal(old, new)
     assert np.array_equal(new, inner.encode_query("who owns rollback?"))
-    assert cache.stats()["entries"] == 1
+    hits = cache.stats()["hits"]
+    assert cache.encode_query("who owns rollback?") is new  # the new space's vector is kept, the old one gone
+    assert cache.stats()["hits"] == hits + 1 and cache.stats()["entries"] == 1
 
 
 def test_search_and_ask_share_the_cache(client):
