@@ -57,6 +57,7 @@ bench-scale: setup
 load: setup
 	@test -f index/CURRENT || $(BIN)/rolesearch ingest
 	$(BIN)/python bench/load.py --start
+	$(BIN)/python bench/load.py --query-cache 5000
 
 clean:
 	rm -rf $(VENV) index/versions index/CURRENT index/.lock index/cache

@@ -23,6 +23,7 @@ from rolesearch.api.routes import admin, articles, ask, health, metrics, page, r
 from rolesearch.api.service import Service
 from rolesearch.encoder.base import Encoder
 from rolesearch.encoder.batched import BatchedQueryEncoder
+from rolesearch.encoder.cache import CachedQueryEncoder
 from rolesearch.settings import Settings
 
 API_DIR = Path(__file__).resolve().parent
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
         model = embedder or replace(settings.embedder_spec(), threads=settings.torch_threads).load()
         if settings.query_concurrency:
             model = BatchedQueryEncoder(model, settings.query_concurrency, settings.query_batch)
+        if settings.query_cache_entries:  # outermost: a repeated query never waits for a free encoding
+            model = CachedQueryEncoder(model, settings.query_cache_entries, settings.query_cache_bytes)
         service = Service(settings, model)
         service.try_load()
         app.state.service = service

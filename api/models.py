@@ -105,6 +105,7 @@ class AnswerOut(BaseModel):
     answerable: bool
     roles: list[RoleOut]
     text: str
+    reason: str | None = Field(None, description="Why the question is not answerable (null when it is)")
 
 
 class AskResponse(BaseModel):

@@ -46,7 +46,7 @@ def ask_response(result: AskResult, articles: dict) -> AskResponse:
     a = result.answer
     return AskResponse(
         query=result.query,
-        answer=AnswerOut(answerable=a.answerable, text=a.text,
+        answer=AnswerOut(answerable=a.answerable, text=a.text, reason=a.reason,
                          roles=[RoleOut(role=c.role, confidence=c.confidence, evidence=c.evidence) for c in a.roles]),
         hits=[hit_out(h, articles) for h in result.result.hits],
         index_version=result.result.index_version,

@@ -185,15 +185,16 @@ async def run(url: str, rate: float, duration: float, clients: int, sat_duration
     }
 
 
-def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float = 120) -> tuple[subprocess.Popen, str]:
-    """`rolesearch serve` (plus extra arguments) on a free loopback port; the process and its URL once it is ready."""
+def start_server(index: str | None, extra: tuple[str, ...] = (), ready_s: float = 120,
+                 env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`rolesearch serve` (plus extra arguments and environment) on a free loopback port; the process and its URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "rolesearch", "serve", "--host", "127.0.0.1", "--port", str(port), *extra]
     if index:
         cmd += ["--index", index]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_s
@@ -243,13 +244,82 @@ def bare_encode_p50(queries: list[str], repeats: int = 200) -> tuple[str, float]
     return embedder.backend, round(float(statistics.median(times)), 2)
 
 
+def zipf_log(questions: list[str], n: int, s: float = 1.1, seed: int = 3) -> list[str]:
+    """A query log that repeats like a real one: n draws, the question of rank r with probability ~ 1 / r**s."""
+    rng = random.Random(seed)
+    order = questions[:]
+    rng.shuffle(order)  # which question is most frequent is arbitrary, not the file's order
+    weights = [1.0 / (r ** s) for r in range(1, len(order) + 1)]
+    return rng.choices(order, weights=weights, k=n)
+
+
+async def replay(client: httpx.AsyncClient, log: list[str], clients: int, k: int) -> PhaseResult:
+    """Closed loop over a fixed log: `clients` workers take the next query of the log as soon as they are free."""
+    samples: list[Sample] = []
+    it = iter(log)
+    t0 = time.perf_counter()
+
+    async def worker() -> None:
+        for q in it:
+            samples.append(await _one(client, q, k, time.perf_counter()))
+
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return PhaseResult(f"zipf log of {len(log)}", samples, time.perf_counter() - t0)
+
+
+def query_cache_compare(index: str | None, requests: int, clients: int, k: int, s: float = 1.1) -> dict:
+    """The same Zipf(s) log over the question set's questions against a server with the query-vector cache
+    off (ROLESEARCH_QUERY_CACHE_ENTRIES=0) and one with it on, one after the other in the same run."""
+    base = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    log = zipf_log(base, min(requests, MAX_REQUESTS), s)
+    out = {"requests": len(log), "distinct": len(set(log)), "zipf_s": s, "clients": clients}
+    for name, entries in (("cache off", "0"), ("cache on", str(10_000))):
+        proc, url = start_server(index, env_extra={"ROLESEARCH_QUERY_CACHE_ENTRIES": entries})
+        try:
+            async def go(url=url, pid=proc.pid):
+                limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+                async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT_S, limits=limits, trust_env=False) as c:
+                    for q in base[:20]:  # lazy initialisation; with the cache on, these 20 are cached too
+                        await c.get("/search", params={"q": q + " (warm-up)", "k": k})
+                    return await measured(replay(c, log, clients, k), pid)
+
+            out[name] = asyncio.run(go()).summary()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    off, on = out["cache off"], out["cache on"]
+    if off["requests_per_s"] and on["http_p99_ms"]:
+        out["throughput_on_over_off"] = round(on["requests_per_s"] / off["requests_per_s"], 2)
+        out["p99_off_over_on"] = round(off["http_p99_ms"] / on["http_p99_ms"], 2)
+    return out
+
+
+def print_cache_compare(r: dict) -> None:
+    print(f"\nquery-vector cache: {r['requests']} requests, Zipf s={r['zipf_s']} over the question set "
+          f"({r['distinct']} distinct), {r['clients']} clients back to back, same run")
+    for name in ("cache off", "cache on"):
+        x = r[name]
+        print(f"  {name:9s}  {x['requests_per_s']} requests/s  HTTP p50 {x['http_p50_ms']} ms  p99 {x['http_p99_ms']} ms"
+              f"  errors {x['errors']}  server CPU/request {x.get('server_cpu_ms_per_request')} ms")
+    print(f"  on/off throughput {r.get('throughput_on_over_off')}x  off/on p99 {r.get('p99_off_over_on')}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
     ap.add_argument("--start", action="store_true", help="start `rolesearch serve` on a free port for the run")
     ap.add_argument("--index", help="index folder for --start (default: the project's index/)")
     add_load_arguments(ap, rate=40.0, duration=20.0, saturate=15.0)
+    ap.add_argument("--query-cache", type=int, default=0, metavar="N",
+                    help="only compare the query-vector cache off and on: N requests of a Zipf log (servers started here)")
     a = ap.parse_args()
+    if a.query_cache:
+        report = query_cache_compare(a.index, a.query_cache, a.clients, a.k)
+        if a.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_cache_compare(report)
+        return
     duration, sat = min(a.duration, 120.0), min(a.saturate, 120.0)
     proc = None
     url = a.url

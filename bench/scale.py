@@ -276,7 +276,7 @@ def recall_against_exact(searcher, queries: list[str], truth: list[dict[int, flo
     class KnownDense(Searcher):
         def _dense(self, query, depth, allow=None):
             scores = dict(sorted(by_query[query].items(), key=lambda kv: -kv[1])[:depth])
-            return scores, max(scores.values())
+            return scores, max(scores.values()), 0.0
 
     by_query = dict(zip(queries, truth))
     exact = KnownDense(index, searcher.embedder, searcher.config, searcher.roles)

@@ -99,7 +99,7 @@ def ask(
         typer.echo(body.model_dump_json(indent=2))
         return
     a = body.answer
-    typer.secho(a.text if a.answerable else f"Not answered: {a.text}", bold=True)
+    typer.secho(a.text if a.answerable else f"Not answered: {a.text} ({a.reason})", bold=True)
     for r in a.roles:
         typer.echo(f"  {r.role} ({r.confidence:.0%}): {', '.join(r.evidence)}")
     for h in body.hits[:3]:

@@ -15,9 +15,6 @@ from rolesearch.store.passage import Passage
 from rolesearch.store.roles import RoleConfig
 from rolesearch.store.sentences import sentence_spans
 
-# Clauses of a sentence: after a list label ("Model Validation - ", "Troubleshooting: "), after
-# "; ", and before a contrasting "while"/"whereas", each of which can start with a new subject.
-_CLAUSE = re.compile(r"\s+[-–—]\s+|:\s+|;\s+|,\s+(?:while|whereas|but)\s+")
 _COMPARISON = re.compile(r"\s(?:and|vs\.?|versus|or)\s|\s&\s|/", re.IGNORECASE)
 
 
@@ -42,8 +39,7 @@ def subject_roles(text: str, config: RoleConfig) -> list[str]:
     if not config.may_name_a_role(text):  # every subject is an alias found in the text: none, no subjects
         return out
     for start, end in sentence_spans(text):
-        for clause in _CLAUSE.split(text[start:end]):
-            out += [r for r in config.subjects(clause) if r not in out]
+        out += [r for r in config.sentence_subjects(text[start:end]) if r not in out]
     return out
 
 

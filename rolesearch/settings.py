@@ -105,6 +105,10 @@ class Settings(BaseSettings):
                                  "roles over")
     answer_min_dense: float = Field(AnswerConfig.min_dense, ge=-1.0, le=1.0, description="Best passage cosine "
                                     "below which a question is not answerable")
+    answer_signals: bool = Field(AnswerConfig.signals, description="Refuse also by the mean cosine and the rankers' "
+                                 "agreement (a rule fitted by bench/abstention.py); false: the best cosine alone")
+    answer_sentence_votes: bool = Field(AnswerConfig.sentence_votes, description="A hit votes for the roles of its "
+                                        "sentence that answers the question, not all its passage's roles")
     cors_origins: Annotated[list[str], NoDecode] = Field([], description="Browser origins (e.g. the wiki's) "
                                                          "allowed to call the API; comma-separated or a JSON list")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body accepted; more is a 413")
@@ -119,6 +123,12 @@ class Settings(BaseSettings):
     # The onnx-int8 encoder is never batched: dynamic quantisation scales a batch's activations together.
     query_batch: int = Field(16, ge=1, le=256, description="Queries waiting for a free encoding are encoded "
                              "together, up to this many in one pass; 1 turns batching off")
+
+    # A repeated query takes its vector from memory (encoder/cache.py); the key includes the vector space.
+    query_cache_entries: int = Field(10_000, ge=0, description="Query vectors kept in the server's LRU cache "
+                                     "(shared by /search and /ask); 0 turns the cache off")
+    query_cache_bytes: int = Field(32 * 1024 * 1024, ge=0, description="Most bytes the query-vector cache holds "
+                                   "(vectors and keys); the least recently used go first")
 
     # Who is calling (docs/permissions.md).
     # Left unset over an index with restricted articles, it serves public articles only (api.deps.get_caller).
@@ -199,7 +209,8 @@ class Settings(BaseSettings):
 
     def answer_config(self) -> AnswerConfig:
         """How answers are formed."""
-        return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense)
+        return AnswerConfig(passages=self.answer_passages, min_dense=self.answer_min_dense, signals=self.answer_signals,
+                            sentence_votes=self.answer_sentence_votes)
 
     def sources(self, specs: list[str] | None = None) -> list | None:
         """The sources to ingest: specs (`KIND:LOCATION`), else the sources file, else None (the folder corpus)."""

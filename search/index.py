@@ -22,6 +22,7 @@ from rolesearch.store.vector_rows import ArrayRows, VectorRows, vector_rows
 from rolesearch.store.versions import load_version
 
 _SCOPES_KEPT = 16  # scoped lexical indexes kept per version (one per group set in use)
+CENTROID_ROWS = 65_536  # SearchIndex.centroid: a strided sample this large estimates the mean closely enough
 
 
 @dataclass
@@ -84,6 +85,16 @@ class SearchIndex:
     def sentence_rows(self) -> VectorRows | ArrayRows:
         """Candidates' sentence vectors, read by pread."""
         return vector_rows(self.sentences)
+
+    @cached_property
+    def centroid(self) -> np.ndarray:
+        """The mean passage vector (of at most CENTROID_ROWS evenly spaced rows): its dot product with a query
+        vector is the query's mean cosine to the passages, how close it is to what the corpus is about."""
+        rows = self.embeddings
+        if rows is None or not len(rows):
+            return np.zeros(self.dense.d, dtype=np.float32)
+        step = max(1, len(rows) // CENTROID_ROWS)
+        return np.asarray(rows[::step], dtype=np.float32).mean(axis=0)
 
     @property
     def exact(self) -> bool:

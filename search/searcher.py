@@ -33,6 +33,7 @@ Mode = Literal["dense", "lexical", "hybrid"]
 EXACT_ALLOWED = 5_000  # at most this many allowed passages: score them all exactly rather than filter an ANN search
 SENTENCE_DEPTH = 3  # sentence candidates per passage candidate (a passage has ~5 sentences; its best few count)
 MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
+AGREE_DEPTH = 5  # the two rankers agree when the dense top hit is in the lexical top this many
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Hit:
     lexical: float | None = None
     fused: float | None = None
     highlight: Highlight | None = None
+    row: int | None = None  # the passage's row in the index (its vectors' row)
 
 
 @dataclass
@@ -107,13 +109,13 @@ class Searcher:
         depth = min(n, max(self.config.candidates, k * 4))
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}
-        best_passage = None
+        best_passage = corpus = None
         if allow is not None and len(allow) != n:
             raise ValueError(f"allow has {len(allow)} entries for {n} passages")
         if allow is not None and not allow.any():
             n = 0
         if n and mode in ("dense", "hybrid"):
-            dense, best_passage = self._dense(query, depth, allow)
+            dense, best_passage, corpus = self._dense(query, depth, allow)
         lexical_index = self.index.lexical_for(scope)
         if n and mode in ("lexical", "hybrid") and lexical_index is not None:
             lexical = self._lexical_top(lexical_index, query, depth, allow)
@@ -138,14 +140,19 @@ class Searcher:
                 lexical=_opt(lexical.get(i)) if mode != "dense" else None,
                 fused=float(fused[i]) if mode == "hybrid" else None,
                 highlight=mark,
+                row=i,
             )
             for r, (i, mark) in enumerate(zip(order, marks), start=1)
         ]
         # Whole milliseconds: finer timings would tell apart paths that differ by what the reader may not see.
         took = float(round((time.perf_counter() - t0) * 1000))
-        # The best cosine of a passage's own vector over the whole index says whether the corpus speaks to
-        # the query at all (a sentence alone matches off-topic queries more easily than a whole passage).
-        extra = {"best_dense": best_passage} if best_passage is not None else {}
+        # Signals of whether the corpus speaks to the query at all (search.answers.abstain weighs them): the best
+        # cosine of a passage's own vector (a sentence alone matches off-topic queries more easily than a whole
+        # passage), the mean cosine over the passages, and whether the two rankers agree on the top hit.
+        extra = {"best_dense": best_passage, "corpus_dense": corpus} if best_passage is not None else {}
+        if mode == "hybrid" and dense:
+            top_dense = ranked(dense)[0]
+            extra["agree"] = top_dense in ranked(lexical)[:AGREE_DEPTH]
         return SearchResult(query, mode, hits, self.index.version, took, extra)
 
     def _idf(self, tokens: list[str]) -> dict[str, float]:
@@ -160,8 +167,13 @@ class Searcher:
         """
         return self._dense(query, depth, allow)[0]
 
-    def _dense(self, query: str, depth: int, allow: np.ndarray | None = None) -> tuple[dict[int, float], float]:
-        """dense_scores, and the best cosine of a passage's own vector over the (allowed) index."""
+    def _dense(self, query: str, depth: int, allow: np.ndarray | None = None
+               ) -> tuple[dict[int, float], float, float]:
+        """dense_scores, the best cosine of a passage's own vector over the (allowed) index, and the mean one.
+
+        The mean is exact when every allowed passage is scored, else the query's product with the index's
+        centroid (all passages: an aggregate over the whole corpus, never one restricted passage's score).
+        """
         vector = self.embedder.encode_query(query)
         index = self.index
         if not index.exact:
@@ -170,7 +182,7 @@ class Searcher:
                                   and index.embeddings is not None):
             scores, ids = index.dense.search(vector, depth)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-            return out, max(out.values())
+            return out, max(out.values()), float(vector[0] @ index.centroid)
         own = index.embeddings @ vector[0]
         if self.config.sentence_vectors and index.sentences is not None:
             sentence_scores = index.sentences @ vector[0]
@@ -186,10 +198,11 @@ class Searcher:
             own = np.where(allow, own, -np.inf)
         depth = min(depth, int(np.isfinite(scores).sum()))
         top = np.argpartition(-scores, depth - 1)[:depth]
-        return {int(i): float(scores[i]) for i in top}, float(own.max())
+        mean = float(own[np.isfinite(own)].mean())
+        return {int(i): float(scores[i]) for i in top}, float(own.max()), mean
 
     def _dense_candidates(self, vector: np.ndarray, depth: int, allow: np.ndarray | None
-                          ) -> tuple[dict[int, float], float]:
+                          ) -> tuple[dict[int, float], float, float]:
         """_dense through the approximate indexes: candidates from passages and sentences, rescored exactly.
 
         Few allowed passages are scored exactly (a filtered approximate search would miss them);
@@ -197,7 +210,8 @@ class Searcher:
         """
         index = self.index
         use_sentences = self.config.sentence_vectors and index.sentences is not None
-        if allow is not None and allow.sum() <= EXACT_ALLOWED:
+        every = allow is not None and allow.sum() <= EXACT_ALLOWED  # every allowed passage is scored
+        if every:
             candidates = np.flatnonzero(allow)
         else:
             found = [ann.search(index.dense, index.kinds[0], index.ann_params, vector, depth, allow)]
@@ -208,7 +222,7 @@ class Searcher:
                 found.append(index.sentence_owner[rows])
             candidates = np.unique(np.concatenate(found))
         if not len(candidates):
-            return {}, float("-inf")
+            return {}, float("-inf"), float("-inf")
         # Candidates' rows by pread (store.vector_rows): scattered reads through the mapping would map
         # whole page-cache folios into the process, query after query.
         own = index.passage_rows.take(candidates) @ vector
@@ -219,7 +233,8 @@ class Searcher:
         else:
             scores = own
         top = np.argsort(-scores, kind="stable")[:depth]
-        return {int(candidates[j]): float(scores[j]) for j in top}, float(own.max())
+        mean = float(own.mean()) if every else float(vector @ index.centroid)
+        return {int(candidates[j]): float(scores[j]) for j in top}, float(own.max()), mean
 
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:
         """BM25 score of the top depth (allowed) passages with a query term (none when no term matches)."""

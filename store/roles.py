@@ -29,6 +29,11 @@ _DETERMINER = r"(?:(?:the|an|a|both|our|your|all|most|many)\s+)?"
 _JOINER = r"(?:\s*,\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|\s*&\s*|\s*/\s*)"
 
 
+# Clauses of a sentence: after a list label ("Model Validation - ", "Troubleshooting: "), after
+# "; ", and before a contrasting "while"/"whereas", each of which can start with a new subject.
+CLAUSE = re.compile(r"\s+[-–—]\s+|:\s+|;\s+|,\s+(?:while|whereas|but)\s+")
+
+
 class RolesError(ValueError):
     """A roles file that cannot be used."""
 
@@ -101,6 +106,13 @@ class RoleConfig:
     def mentioned(self, text: str) -> list[str]:
         """Roles named anywhere in text, in order of first mention."""
         return list(dict.fromkeys(self.role_of(m.group(0)) for m in self.mention.finditer(text)))
+
+    def sentence_subjects(self, sentence: str) -> list[str]:
+        """Roles that a sentence, or one of its clauses, names as subject, in order."""
+        out: list[str] = []
+        for clause in CLAUSE.split(sentence):
+            out += [r for r in self.subjects(clause) if r not in out]
+        return out
 
     def subjects(self, clause: str) -> list[str]:
         """Roles named as the subject that opens a clause ("ML Engineers and MLOps Engineers share ...")."""

@@ -167,15 +167,50 @@ def test_ask_off_topic_is_not_answerable(corpus_searcher, roles, question):
     assert not a.answerable and a.roles == []
 
 
-def test_abstention_threshold_on_both_sides(corpus_searcher, roles):
+def test_abstention_on_both_sides(corpus_searcher, roles):
     questions = load_questions(DATA / "questions.jsonl")
     offtopic = [json.loads(line)["question"] for line in open(DATA / "offtopic.jsonl", encoding="utf-8")]
     figures = evaluate_answers(corpus_searcher, questions, offtopic, roles, AnswerConfig())
-    # Measured on the 170 questions: every on-topic question answered, 30 of 34 off-topic ones refused (four
-    # score a cosine above some on-topic questions: no threshold separates them, notes/ranking.md); of 49 role
-    # questions the top role is right for 40 and the role set exact for 35 (most misses name an extra role the
-    # top passages also credit, e.g. MLOps Engineer beside ML Engineer).
-    assert figures["answered_on_topic"] == 1.0, figures
-    assert figures["refused_off_topic"] >= 0.88, figures
-    assert figures["role_top_right"] >= 0.8, figures
-    assert figures["role_exact"] >= 0.7, figures
+    # Measured on the 170 questions with the three-signal rule (bench/abstention.py): every off-topic question
+    # refused, one on-topic question refused (q03, held out: close to no passage's words, and its dense top hit
+    # not in the lexical top 5); of 49 role questions the top role is right for 43 and the role set exact for 38
+    # (votes by the answering sentence: search.answers.sentence_votes).
+    assert len(figures["unanswered"]) <= 1, figures
+    assert figures["refused_off_topic"] == 1.0, figures
+    assert figures["role_top_right"] >= 43 / 49 - 0.001, figures
+    assert figures["role_exact"] >= 38 / 49 - 0.001, figures
+
+
+# The four off-topic questions one cosine threshold could not refuse (notes/ranking.md).
+CLOSE_OFFTOPIC = ["when is the next company holiday?", "when does payroll run this month?",
+                  "what's my employee ID number?", "who is on call for the billing database this week?"]
+
+
+@pytest.mark.parametrize("question", CLOSE_OFFTOPIC)
+def test_off_topic_close_to_one_passage_is_refused_with_a_reason(corpus_searcher, roles, question):
+    a = ask(corpus_searcher, question, roles).answer
+    assert not a.answerable and a.roles == []
+    assert a.reason and "far from what the articles are about" in a.reason
+
+
+def test_the_best_cosine_alone_answers_them(corpus_searcher, roles):
+    # Without the other signals the best passage cosine lets three of them through: they need the rule.
+    cosine_only = AnswerConfig(signals=False)
+    answered = [q for q in CLOSE_OFFTOPIC if ask(corpus_searcher, q, roles, cosine_only).answer.answerable]
+    assert len(answered) >= 3, answered
+    a = ask(corpus_searcher, "who owns model rollback?", roles).answer
+    assert a.answerable and a.reason is None
+
+
+@pytest.mark.parametrize("question, expected", [
+    # The "Data Scientist vs. MLOps Engineer" passage names both roles; its sentence that answers names one
+    # ("Their primary concern is model accuracy", after "... the focus of Data scientists").
+    ("data scientist or MLOps engineer: who cares most about model accuracy?", "Data Scientist"),
+    ("data scientist vs MLOps: who actually ships the model to production?", "MLOps Engineer"),
+])
+def test_roles_come_from_the_answering_sentence(corpus_searcher, roles, question, expected):
+    a = ask(corpus_searcher, question, roles).answer
+    assert a.answerable and a.roles[0].role == expected, a.roles
+    # Votes by the passages' roles put another role first: the sentence votes are what make it right.
+    before = ask(corpus_searcher, question, roles, AnswerConfig(sentence_votes=False)).answer
+    assert before.roles[0].role != expected, before.roles

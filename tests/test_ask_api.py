@@ -32,7 +32,10 @@ def test_ask_names_the_role_with_evidence(client):
 
 def test_ask_off_topic_is_not_answerable(client):
     a = client.get("/ask", params={"q": "how do I reset my VPN password?"}).json()["answer"]
+    reason = a.pop("reason")
     assert a == {"answerable": False, "roles": [], "text": "Nothing in the articles answers this question."}
+    assert reason.startswith("no passage is close to the question (best cosine")
+    assert client.get("/ask", params={"q": "who owns model rollback?"}).json()["answer"]["reason"] is None
 
 
 def test_ask_non_role_question_has_no_roles(client):
