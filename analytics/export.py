@@ -19,7 +19,7 @@ from rolesearch.analytics.identity import normalize_query
 
 REFORMULATION_S = 60.0
 MAX_ANSWER_CHARS = 150
-_SENTENCE = re.compile(r"\S.{19,%d}?[.!?](?=\s|$)" % (MAX_ANSWER_CHARS - 1), re.S)
+_SENTENCE = re.compile(r"\S.{19,149}?[.!?](?=\s|$)", re.DOTALL)  # a first sentence of 20 to 150 characters
 
 
 @dataclass

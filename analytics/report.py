@@ -108,6 +108,11 @@ def _fill(period: Period, rows: list[sqlite3.Row], first_click: dict[str, int]) 
     return period
 
 
+# A reader's last judgement of one answer or hit (a comment sent after the thumb is a second row of the same).
+LATEST_FEEDBACK = ("(SELECT * FROM feedback WHERE rowid IN (SELECT MAX(rowid) FROM feedback "
+                   "GROUP BY search_id, COALESCE(rank, 0), COALESCE(reader, '')))")
+
+
 def build_report(conn: sqlite3.Connection, since: float, until: float, top: int = 20, wrong: int = 50,
                  grouper: Grouper | None = None) -> Report:
     """The aggregates over searches made in [since, until) (Unix times); clicks and judgements of those searches."""
@@ -138,7 +143,7 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, top: int 
     report.top_queries = ranked[:top]
     report.unanswered = group_unanswered([q for q in ranked if q.unanswered], grouper)[:top]
 
-    for j in conn.execute("SELECT judgement, COUNT(*) AS n FROM feedback f JOIN searches s ON s.id = f.search_id "
+    for j in conn.execute(f"SELECT judgement, COUNT(*) AS n FROM {LATEST_FEEDBACK} f JOIN searches s ON s.id = f.search_id "
                           "WHERE s.ts >= ? AND s.ts < ? GROUP BY judgement", (since, until)):
         report.judgements["up" if j["judgement"] > 0 else "down"] = j["n"]
     report.wrong = wrong_answers(conn, since, until, wrong)
@@ -159,7 +164,7 @@ def wrong_answers(conn: sqlite3.Connection, since: float, until: float, limit: i
     """Thumbs down on answers and hits of searches in the period, newest first."""
     out = []
     for r in conn.execute("SELECT f.ts, f.search_id, f.rank, f.comment, s.query, s.answer, s.evidence, s.hits, "
-                          "s.index_version FROM feedback f JOIN searches s ON s.id = f.search_id "
+                          f"s.index_version FROM {LATEST_FEEDBACK} f JOIN searches s ON s.id = f.search_id "
                           "WHERE f.judgement < 0 AND s.ts >= ? AND s.ts < ? ORDER BY f.ts DESC LIMIT ?",
                           (since, until, limit)):
         hits = json.loads(r["hits"])
