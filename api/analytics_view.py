@@ -12,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import numpy as np
 from fastapi import Request
 
+from rolesearch.analytics.passages import find_passage
 from rolesearch.analytics.report import Report, WrongAnswer
 from rolesearch.analytics.svg import bar_chart, line_chart
 from rolesearch.api.auth import ANONYMOUS, CallerRefused, proxy_caller
@@ -50,17 +50,6 @@ class EvidenceItem:
     url: str = ""
 
 
-def _passage(index: SearchIndex, pid: str):
-    aid = pid.rpartition(":")[0]
-    if aid not in index.articles:
-        return None
-    for row in np.flatnonzero(index.passages.article_mask([aid])):
-        p = index.passages[int(row)]
-        if p.id == pid:
-            return p
-    return None
-
-
 def evidence_items(index: SearchIndex | None, reader: Reader, pids: list[str]) -> list[EvidenceItem]:
     """The evidence of a judgement for this viewer; a passage not in the served index reads as restricted
     (its article's access is unknown now), unless the viewer reads everything."""
@@ -71,7 +60,7 @@ def evidence_items(index: SearchIndex | None, reader: Reader, pids: list[str]) -
         if meta is None or not can_read(meta.get("access"), reader):
             out.append(EvidenceItem(True, title=pid if reader.everything else ""))
             continue
-        p = _passage(index, pid)
+        p = find_passage(index.passages, pid)
         text = p.text if p is not None else ""
         out.append(EvidenceItem(False, meta.get("title") or aid, " › ".join(p.section) if p is not None else "",
                                 text[:300] + ("…" if len(text) > 300 else ""), f"/articles/{quote(aid, safe='')}"))

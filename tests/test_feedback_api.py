@@ -73,8 +73,8 @@ def test_searches_clicks_and_judgements_are_recorded_with_hashed_readers(root, e
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT endpoint, query, abstained, answered, reader, index_version, hits FROM searches "
                         "ORDER BY ts").fetchall()
-    assert [(r[0], r[1], r[2]) for r in rows] == [("ask", QUESTION, 0), ("search", "who rolls back a bad model "
-                                                                                    "release?", None)]
+    public_q = "who rolls back a bad model release?"
+    assert [(r[0], r[1], r[2]) for r in rows] == [("ask", QUESTION, 0), ("search", public_q, None)]
     assert rows[0][4] and re.fullmatch(r"[0-9a-f]{32}", rows[0][4]) and rows[1][4] != rows[0][4]
     assert rows[0][6].startswith('["falcon:')
     assert conn.execute("SELECT search_id, rank FROM clicks").fetchall() == [(public["search_id"], 2)]
@@ -93,7 +93,7 @@ def test_searches_clicks_and_judgements_are_recorded_with_hashed_readers(root, e
         page = _admin_page(c)
     assert FALCON_TITLE in page and FALCON_TEXT in page and "every article" in page
     # Behind a proxy, the admin reads with the groups the proxy names.
-    proxy = dict(auth="proxy", trusted_proxies="10.0.0.0/24", analytics_file=db)
+    proxy = {"auth": "proxy", "trusted_proxies": "10.0.0.0/24", "analytics_file": db}
     with TestClient(_app(root, embedder, **proxy), client=("10.0.0.7", 40000)) as c:
         assert FALCON_TITLE in _admin_page(c, **{"X-Forwarded-User": "ed", "X-Forwarded-Groups": "hr"})
         assert FALCON_TITLE not in _admin_page(c, **{"X-Forwarded-User": "ed", "X-Forwarded-Groups": "ops"})
