@@ -29,10 +29,11 @@ def bar_chart(title: str, labels: list[str], values: list[float], fmt=lambda v: 
     ymax = max(values, default=0) or 1
     slot = (W - PAD_L) / max(1, len(values))
     xs = [PAD_L + slot * (i + 0.5) for i in range(len(values))]
+    width = min(slot * 0.7, 40.0)  # one day alone is a bar, not a wall
     body = []
     for lab, v, x in zip(labels, values, xs):
         h = v / ymax * (H - PAD_B - PAD_T)
-        body.append(f'<rect x="{x - slot * 0.35:.1f}" y="{H - PAD_B - h:.1f}" width="{slot * 0.7:.1f}" '
+        body.append(f'<rect x="{x - width / 2:.1f}" y="{H - PAD_B - h:.1f}" width="{width:.1f}" '
                     f'height="{h:.1f}" class="bar"><title>{escape(lab)}: {escape(fmt(v))}</title></rect>')
     desc = "; ".join(f"{lab}: {fmt(v)}" for lab, v in zip(labels, values))
     return _frame(title, desc, body + _x_labels(labels, xs), ymax, fmt)

@@ -80,9 +80,9 @@
   function thumbs(rank, what) {
     const group = el("div", { class: "feedback hit-feedback", role: "group", "aria-label": "Was " + what + " helpful?" },
       el("button", { type: "button", class: "thumb", "data-rank": String(rank), "data-judgement": "up",
-        "aria-pressed": "false", "aria-label": what + " is helpful" }, "👍"),
+        "aria-pressed": "false", "aria-label": what + " is helpful" }, "Helpful"),
       el("button", { type: "button", class: "thumb", "data-rank": String(rank), "data-judgement": "down",
-        "aria-pressed": "false", "aria-label": what + " is not helpful" }, "👎"));
+        "aria-pressed": "false", "aria-label": what + " is not helpful" }, "Not helpful"));
     return group;
   }
 
@@ -125,6 +125,7 @@
     const ok = await sendFeedback(rank === null ? { judgement } : { rank, judgement });
     feedbackStatus.textContent = ok ? "Thanks: your judgement was recorded." : "Your judgement could not be sent.";
     if (ok) {
+      button.parentElement.after(commentForm); // the comment box right under the judgement it goes with
       commentLabel.textContent = "Anything to add about " + (rank === null ? "the answer" : "result " + rank) + "? (optional)";
       commentForm.hidden = false;
     }
