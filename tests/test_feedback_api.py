@@ -3,6 +3,7 @@ what on it, the switches, and a broken analytics database that never fails a sea
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -66,6 +67,10 @@ def test_searches_clicks_and_judgements_are_recorded_with_hashed_readers(root, e
         public = c.post("/search", json={"q": "who rolls back a bad model release?", "k": 3}).json()
         assert public["search_id"] != sid
         assert c.post("/feedback/click", json={"search_id": public["search_id"], "rank": 2}).status_code == 202
+        # A beacon from the wiki's page sends the same JSON as text/plain (no CORS preflight).
+        beacon = json.dumps({"search_id": public["search_id"], "rank": 3})
+        assert c.post("/feedback/click", content=beacon, headers={"content-type": "text/plain"}).status_code == 202
+        assert c.post("/feedback/click", content="{not json", headers={"content-type": "text/plain"}).status_code == 422
         _flush(c)
         page = _admin_page(c)
         metrics = c.get("/metrics").text
@@ -77,7 +82,8 @@ def test_searches_clicks_and_judgements_are_recorded_with_hashed_readers(root, e
     assert [(r[0], r[1], r[2]) for r in rows] == [("ask", QUESTION, 0), ("search", public_q, None)]
     assert rows[0][4] and re.fullmatch(r"[0-9a-f]{32}", rows[0][4]) and rows[1][4] != rows[0][4]
     assert rows[0][6].startswith('["falcon:')
-    assert conn.execute("SELECT search_id, rank FROM clicks").fetchall() == [(public["search_id"], 2)]
+    assert conn.execute("SELECT search_id, rank FROM clicks ORDER BY ts").fetchall() == [(public["search_id"], 2),
+                                                                                       (public["search_id"], 3)]
     assert conn.execute("SELECT rank, judgement, comment FROM feedback ORDER BY ts").fetchall() == [
         (None, -1, "the board owns it"), (1, -1, None)]
     conn.close()
