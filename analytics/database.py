@@ -77,7 +77,8 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
     """A read-only connection for reports; AnalyticsUnavailable when there is no database yet."""
     path = Path(path)
     if not path.is_file():
-        raise AnalyticsUnavailable(f"no analytics database at {path} (nothing recorded yet, or ROLESEARCH_ANALYTICS=off)")
+        raise AnalyticsUnavailable(f"no analytics database at {path} "
+                                   "(nothing recorded yet, or ROLESEARCH_ANALYTICS=off)")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0, check_same_thread=False)
         conn.execute("SELECT 1 FROM searches LIMIT 1")

@@ -143,7 +143,8 @@ def build_report(conn: sqlite3.Connection, since: float, until: float, top: int 
     report.top_queries = ranked[:top]
     report.unanswered = group_unanswered([q for q in ranked if q.unanswered], grouper)[:top]
 
-    for j in conn.execute(f"SELECT judgement, COUNT(*) AS n FROM {LATEST_FEEDBACK} f JOIN searches s ON s.id = f.search_id "
+    for j in conn.execute(f"SELECT judgement, COUNT(*) AS n FROM {LATEST_FEEDBACK} f "
+                          "JOIN searches s ON s.id = f.search_id "
                           "WHERE s.ts >= ? AND s.ts < ? GROUP BY judgement", (since, until)):
         report.judgements["up" if j["judgement"] > 0 else "down"] = j["n"]
     report.wrong = wrong_answers(conn, since, until, wrong)

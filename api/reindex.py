@@ -77,7 +77,7 @@ class Reindexer:
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
                 sources=s.sources(),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is reported, and the served index stays as it was
             log.exception("reindex failed")
             self._observe("failed", t0)
             self._update(state="failed", finished_at=now_iso(), error=str(exc) or type(exc).__name__)

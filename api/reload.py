@@ -23,5 +23,5 @@ async def watch_index(service: Service, interval: float) -> None:
                 log.info("now serving index version %s", service.version)
             elif service.reload_error:
                 log.debug("not swapping: %s", service.reload_error)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the watcher must outlive any one bad check
             log.exception("index reload check failed")

@@ -74,7 +74,7 @@ def run_replicas(settings: Settings, replicas: int, replica_cpus: float = 1.0) -
     try:
         serve.start(http_options=HTTPOptions(host=settings.host, port=settings.port))
         serve.run(deployment.bind(), name=APP_NAME, route_prefix="/")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - deployment failures come as RuntimeError, RayServeException, ...
         raise ClusterError(f"Ray Serve could not start the replicas: {exc}") from exc
     return f"http://{settings.host}:{settings.port}"
 

@@ -261,7 +261,8 @@ def analytics_cost(index: str | None, rate: float, duration: float, k: int, roun
 
     tmp = Path(tempfile.mkdtemp(prefix="rolesearch-load-"))
     db = tmp / "analytics.sqlite3"
-    servers = {"on": start_server(index, env_extra={"ROLESEARCH_ANALYTICS": "on", "ROLESEARCH_ANALYTICS_FILE": str(db)}),
+    on_env = {"ROLESEARCH_ANALYTICS": "on", "ROLESEARCH_ANALYTICS_FILE": str(db)}
+    servers = {"on": start_server(index, env_extra=on_env),
                "off": start_server(index, env_extra={"ROLESEARCH_ANALYTICS": "off"})}
     arms = {arm: PhaseResult(f"analytics {arm}") for arm in servers}
     queries = load_queries()

@@ -87,7 +87,8 @@ def test_searches_clicks_and_judgements_are_recorded_with_hashed_readers(root, e
     assert conn.execute("SELECT rank, judgement, comment FROM feedback ORDER BY ts").fetchall() == [
         (None, -1, "the board owns it"), (1, -1, None)]
     conn.close()
-    raw = db.read_bytes() + (db.with_name(db.name + "-wal").read_bytes() if db.with_name(db.name + "-wal").exists() else b"")
+    wal = db.with_name(db.name + "-wal")
+    raw = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
     assert b"hannah" not in raw  # the reader is a keyed hash, never the name
     # The admin token names no groups in token mode: the restricted article is named nowhere on the page.
     assert QUESTION in page and "the board owns it" in page
@@ -124,7 +125,8 @@ def test_bad_clicks_are_refused_with_a_message(root, embedder, tmp_path, body):
         assert r.status_code == 422 and r.json()["detail"]
         r = c.post("/feedback", json={"search_id": "a" * 32, "judgement": "meh"})
         assert r.status_code == 422
-        assert c.post("/feedback", json={"search_id": "a" * 32, "judgement": "up", "comment": "x" * 501}).status_code == 422
+        long = {"search_id": "a" * 32, "judgement": "up", "comment": "x" * 501}
+        assert c.post("/feedback", json=long).status_code == 422
 
 
 def test_off_records_nothing(root, embedder, tmp_path):

@@ -22,7 +22,8 @@ def test_judged_and_clicked_searches_become_questions(small_index, embedder, tmp
         monkeypatch.delenv(name, raising=False)
     tokens = tmp_path / "tokens.json"
     token = {name: add_token(tokens, name, []) for name in ("alice", "bob", "carol", "dave")}
-    settings = Settings(index_dir=small_index, auth="token", auth_tokens_file=tokens, access_log=False, reload_interval=0)
+    settings = Settings(index_dir=small_index, auth="token", auth_tokens_file=tokens, access_log=False,
+                        reload_interval=0)
     with TestClient(create_app(settings, embedder=embedder)) as c:
         def visit(who: str, path: str, q: str) -> dict:
             r = c.get(path, params={"q": q}, headers={"Authorization": f"Bearer {token[who]}"})
@@ -63,7 +64,8 @@ def test_judged_and_clicked_searches_become_questions(small_index, embedder, tmp
     assert salary["article"] == "salaries" and salary["answer"] in salary_hit["text"] and salary["evidence"] == "judged"
     assert salary["answer"].startswith("An ML engineer with four years of experience earns about $210,000")
     assert versions["article"] == b["hits"][0]["article_id"] and versions["answer"] in b["hits"][0]["text"]
-    assert versions["evidence"] == "clicked" and all(q["kind"] == "feedback" and q["id"].startswith("fb-") for q in lines)
+    assert versions["evidence"] == "clicked"
+    assert all(q["kind"] == "feedback" and q["id"].startswith("fb-") for q in lines)
     # The file is a question set like tests/data/questions.jsonl, and both rankers were scored on it.
     assert [q.question for q in load_questions(out)] == [q["question"] for q in lines]
     assert "2 questions written" in run.output and "1 clicked, then reformulated" in run.output
