@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 
 import pytest
 
@@ -15,6 +16,7 @@ from rolesearch.analytics.identity import keyed_hash, normalize_query
 from rolesearch.analytics.period import parse_period
 from rolesearch.analytics.recorder import Recorder
 from rolesearch.analytics.report import build_report
+from tests.conftest import wait_for
 
 SECRET = b"test-secret"
 DAY1 = dt.datetime(2026, 1, 1, 9, tzinfo=dt.timezone.utc).timestamp()
@@ -158,3 +160,47 @@ def test_periods_and_answer_spans():
     assert answer_span(text) == "Model versioning and rollback: the MLOps engineer manages model versions."
     long = "word " * 80
     assert answer_span(long) in long and len(answer_span(long)) <= 150
+
+
+def test_a_full_disk_drops_the_batch_and_the_writer_goes_on(tmp_path):
+    dropped, now = {}, time.time()  # rows of today: the writer prunes rows past the retention when it starts
+    rec = Recorder(tmp_path / "a.sqlite3", 90, on_dropped=lambda k, n: dropped.__setitem__(k, dropped.get(k, 0) + n))
+    rec.start()
+    try:
+        rec.record(search("f0", now, "q", 1, True, "v", "alice"))
+        assert rec.flush()
+        conn = rec._connection()  # the writer's own connection: cap the file at its size, as a full disk would
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        for i in range(50):
+            rec.record(search(f"f{i + 1}", now + i, "x" * 1000, 1, True, "v", "alice"))
+        assert rec.flush() and dropped == {"disk_full": 50}
+        conn.execute("PRAGMA max_page_count = 1073741823")
+        rec.record(search("after", now, "q", 1, True, "v", "alice"))
+        assert rec.flush() and dropped == {"disk_full": 50}
+    finally:
+        rec.close()
+    assert [r[0] for r in sqlite3.connect(tmp_path / "a.sqlite3").execute("SELECT id FROM searches ORDER BY id")] == \
+        ["after", "f0"]
+
+
+def test_the_writer_prunes_past_the_retention_when_it_starts(tmp_path):
+    path, now = tmp_path / "a.sqlite3", time.time()
+    conn = open_database(path)
+    insert(conn, search("old", now - 31 * 86400, "q", 1, True, "v", "alice"),
+           search("new", now - 29 * 86400, "q", 1, True, "v", "alice"))
+    conn.close()
+    rec = Recorder(path, retention_days=30)
+    rec.start()
+    try:
+        wait_for(lambda: _ids(path) == ["new"], 5, "the old row pruned")
+    finally:
+        rec.close()
+
+
+def _ids(path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM searches ORDER BY id")]
+    finally:
+        conn.close()
