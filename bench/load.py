@@ -254,7 +254,7 @@ async def _rate_phase(url: str, queries: list[str], rate: float, duration: float
         return await fixed_rate(client, queries, rate, duration, k)
 
 
-def analytics_cost(index: str | None, rate: float, duration: float, k: int, rounds: int = 4) -> dict:
+def analytics_cost(index: str | None, rate: float, duration: float, k: int, rounds: int = 8) -> dict:
     """The fixed-rate phase against two servers started here, analytics on (into a temporary file) and off,
     in alternating rounds of duration / rounds seconds each, so drift on the machine falls on both alike."""
     import sqlite3
