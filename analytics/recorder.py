@@ -118,9 +118,9 @@ class Recorder:
 
     def _write(self, events: list[Event]) -> None:
         by_table: dict[str, list[tuple]] = {}
-        for e in events:
-            by_table.setdefault(e.table, []).append(e.row())
         try:
+            for e in events:
+                by_table.setdefault(e.table, []).append(e.row())
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -134,8 +134,8 @@ class Recorder:
                     except sqlite3.Error:
                         pass  # the write's own error is the one to report
                 raise
-        except (sqlite3.Error, OSError) as exc:
-            reason = drop_reason(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure drops the batch; the thread lives on for the next
+            reason = drop_reason(exc) if isinstance(exc, (sqlite3.Error, OSError)) else "error"
             log.warning("analytics: %d events dropped (%s): %s", len(events), reason, exc)
             self._on_dropped(reason, len(events))
             if reason in ("unavailable", "error") and self._conn is not None:
@@ -152,5 +152,5 @@ class Recorder:
         self._pruned_at = now
         try:
             prune(self._connection(), now - self.retention_s)
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - pruning waits for the next hour; writing goes on
             log.warning("analytics: pruning failed: %s", exc)
