@@ -3,6 +3,7 @@ analytics page, and both pages checked by axe-core (no serious or critical viola
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import threading
@@ -14,10 +15,12 @@ import pytest
 from rolesearch.api.app import create_app
 from rolesearch.settings import Settings
 from tests.conftest import CORPUS, DATA, wait_for
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
+CHROMIUM = os.environ.get("ROLESEARCH_CHROMIUM", "/usr/bin/chromium")  # as tests/test_browser.py
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE = DATA / "axe" / "axe.min.js"
 ADMIN = "browser-admin-token"
 QUESTION = "who owns model rollback?"
