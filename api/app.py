@@ -17,9 +17,10 @@ from rolesearch.api.access_log import access_logger
 from rolesearch.api.errors import ERROR_RESPONSES, install_error_handlers
 from rolesearch.api.metrics import Metrics
 from rolesearch.api.middleware import BodySizeLimit, PrivateResponses, RequestObserver
+from rolesearch.api.recording import start_recording
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.reload import watch_index
-from rolesearch.api.routes import admin, articles, ask, health, metrics, page, readiness, search
+from rolesearch.api.routes import admin, analytics, articles, ask, feedback, health, metrics, page, readiness, search
 from rolesearch.api.service import Service
 from rolesearch.encoder.base import Encoder
 from rolesearch.encoder.batched import BatchedQueryEncoder
@@ -56,12 +57,15 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
         service.try_load()
         app.state.service = service
         app.state.reindexer = Reindexer(service, app.state.metrics)
+        app.state.recording = start_recording(settings, app.state.metrics)  # None when analytics is off
         watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
         yield
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+        if app.state.recording is not None:
+            await asyncio.to_thread(app.state.recording.close)  # what is queued is written first
 
     app = FastAPI(
         title="rolesearch",
@@ -89,4 +93,6 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
     app.include_router(articles.router)
     app.include_router(metrics.router)
     app.include_router(readiness.router)
+    app.include_router(feedback.router)
+    app.include_router(analytics.router)
     return app

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, forwarded_hosts, proxy_caller
 from rolesearch.api.metrics import Metrics
+from rolesearch.api.recording import Recording
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.service import IndexUnavailable, Service
 from rolesearch.api.tokens import TokenFileError, TokenStore
@@ -138,3 +139,16 @@ async def get_caller(request: Request, settings: SettingsDep, service: ServiceDe
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_recording(request: Request) -> Recording | None:
+    """The analytics recorder of this app; None when ROLESEARCH_ANALYTICS=off."""
+    return getattr(request.app.state, "recording", None)
+
+
+RecordingDep = Annotated[Recording | None, Depends(get_recording)]
+
+
+def peer_of(request: Request) -> str | None:
+    """The connection's address (the reader's, when no user is named)."""
+    return request.client.host if request.client else None

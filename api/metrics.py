@@ -43,6 +43,16 @@ class Metrics:
             ["outcome"], buckets=REBUILD_BUCKETS, registry=r,
         )
 
+        # Search analytics (api/recording.py): rows written by table, and events dropped instead of failing a search.
+        self.analytics_written = Counter(
+            "rolesearch_analytics_events", "Analytics rows written, by table (searches, clicks, feedback)",
+            ["kind"], registry=r,
+        )
+        self.analytics_dropped = Counter(
+            "rolesearch_analytics_events_dropped", "Analytics events dropped, by reason (queue_full, locked, "
+            "disk_full, unavailable, error); the search itself was answered", ["reason"], registry=r,
+        )
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request and its latency."""
         labels = (method, route, str(status))

@@ -89,6 +89,8 @@ class SearchResponse(BaseModel):
     took_ms: float
     facets: dict[str, list[FacetOut]] | None = Field(
         None, description="With facets=true: counts per article, tag and source over the top hits the caller may see")
+    search_id: str | None = Field(None, description="Id of this search for POST /feedback and /feedback/click "
+                                  "(null when analytics is off)")
 
 
 class RoleOut(BaseModel):
@@ -117,6 +119,37 @@ class AskResponse(BaseModel):
     index_version: str
     took_ms: float
     facets: dict[str, list[FacetOut]] | None = Field(None, description="As in SearchResponse")
+    search_id: str | None = Field(None, description="Id of this search for POST /feedback and /feedback/click "
+                                  "(null when analytics is off)")
+
+
+SEARCH_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class ClickRequest(BaseModel):
+    """A reader opened a hit: which search, which rank (the page sends it with navigator.sendBeacon)."""
+
+    model_config = {"extra": "forbid"}
+
+    search_id: str = Field(..., pattern=SEARCH_ID_PATTERN, description="search_id of the /search or /ask response")
+    rank: int = Field(..., ge=1, le=MAX_K, description="Rank of the hit opened, from 1")
+
+
+class FeedbackRequest(BaseModel):
+    """A thumbs up or down on a search's answer (no rank) or on one of its hits, with an optional comment."""
+
+    model_config = {"extra": "forbid"}
+
+    search_id: str = Field(..., pattern=SEARCH_ID_PATTERN, description="search_id of the /search or /ask response")
+    rank: int | None = Field(None, ge=1, le=MAX_K, description="Rank of the hit judged; leave out for the answer")
+    judgement: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=500, description="Optional, up to 500 characters")
+
+
+class FeedbackAccepted(BaseModel):
+    """The event was queued for the analytics database (or dropped, counted in /metrics, when it is full)."""
+
+    recorded: bool
 
 
 class HealthResponse(BaseModel):

@@ -19,10 +19,12 @@ import ipaddress
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +306,96 @@ def print_cache_compare(r: dict) -> None:
     print(f"  on/off throughput {r.get('throughput_on_over_off')}x  off/on p99 {r.get('p99_off_over_on')}x")
 
 
+async def _rate_phase(url: str, queries: list[str], rate: float, duration: float, k: int, warmup: int) -> PhaseResult:
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=TIMEOUT_S, limits=limits, trust_env=False) as client:
+        for q in queries[:warmup]:
+            await client.get("/search", params={"q": q, "k": k})
+        return await fixed_rate(client, queries, rate, duration, k)
+
+
+def analytics_cost(index: str | None, rate: float, duration: float, k: int, rounds: int = 8) -> dict:
+    """The fixed-rate phase against two servers started here, analytics on (into a temporary file) and off,
+    in alternating rounds of duration / rounds seconds each, so drift on the machine falls on both alike."""
+    import sqlite3
+
+    tmp = Path(tempfile.mkdtemp(prefix="rolesearch-load-"))
+    db = tmp / "analytics.sqlite3"
+    on_env = {"ROLESEARCH_ANALYTICS": "on", "ROLESEARCH_ANALYTICS_FILE": str(db)}
+    servers = {"on": start_server(index, env_extra=on_env),
+               "off": start_server(index, env_extra={"ROLESEARCH_ANALYTICS": "off"})}
+    arms = {arm: PhaseResult(f"analytics {arm}") for arm in servers}
+    queries = load_queries()
+    try:
+        for r in range(rounds):
+            for arm in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                res = asyncio.run(_rate_phase(servers[arm][1], queries, rate, duration / rounds, k, 5 if r else 20))
+                arms[arm].samples += res.samples
+                arms[arm].wall_s += res.wall_s
+        dropped = sum(float(line.rsplit(" ", 1)[1]) for line in
+                      httpx.get(servers["on"][1] + "/metrics", trust_env=False).text.splitlines()
+                      if line.startswith("rolesearch_analytics_events_dropped_total"))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM searches").fetchone()[0]
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = {arm: a.summary() for arm, a in arms.items()}
+    out["searches_recorded"], out["events_dropped"] = rows, int(dropped)
+    out["p99_on_minus_off_ms"] = round(out["on"]["http_p99_ms"] - out["off"]["http_p99_ms"], 1)
+    out["p50_on_minus_off_ms"] = round(out["on"]["http_p50_ms"] - out["off"]["http_p50_ms"], 1)
+    out["in_process"] = recording_cost_in_process(k=k)
+    return out
+
+
+def recording_cost_in_process(n: int = 5000, k: int = 5) -> dict:
+    """What recording adds to one request, without HTTP or other load's noise: p50/p99 microseconds of
+    `recording.stamped` on a /search response of k hits, and the writer thread's time per event (its batches)."""
+    import tempfile as _tempfile
+
+    from rolesearch.analytics.recorder import Recorder
+    from rolesearch.api.auth import ANONYMOUS
+    from rolesearch.api.models import HitOut, SearchRequest, SearchResponse
+    from rolesearch.api.recording import Recording, stamped
+
+    with _tempfile.TemporaryDirectory(prefix="rolesearch-rec-") as tmp:
+        recorder = Recorder(Path(tmp) / "analytics.sqlite3", 90, queue_max=n + 10)
+        recording = Recording(recorder, b"k" * 32, True, 0.3)
+        req = SearchRequest(q="who owns model rollback if a new release starts misbehaving?", k=k)
+        hits = [HitOut(rank=i, score=0.5, passage_id=f"article-{i}:{i}", article_id=f"article-{i}", title="t",
+                       section="s", section_path=["s"], text="x" * 600, url="/articles/a", start=0, end=600,
+                       scores={"dense": 0.5, "lexical": 3.0, "fused": 0.5}) for i in range(1, k + 1)]
+        resp = SearchResponse(query=req.q, mode="hybrid", hits=hits, index_version="v", took_ms=10.0)
+        times = []
+        for _ in range(n):  # the writer is not started yet: the request path alone
+            t = time.perf_counter()
+            stamped(recording, "search", req, resp, ANONYMOUS, "127.0.0.1")
+            times.append((time.perf_counter() - t) * 1e6)
+        t = time.perf_counter()
+        recorder.start()
+        recorder.flush(60)
+        write_s = time.perf_counter() - t
+        recorder.close()
+    times.sort()
+    return {"stamp_p50_us": _pct(times, 50), "stamp_p99_us": _pct(times, 99),
+            "writer_us_per_event": round(write_s * 1e6 / n, 1)}
+
+
+def print_analytics_cost(cost: dict, rate: float) -> None:
+    print(f"\nanalytics on vs off (two servers, same run, alternating rounds at {rate:g} requests/s):")
+    for arm in ("on", "off"):
+        s = cost[arm]
+        print(f"  analytics {arm:3s}  requests {s['requests']}  errors {s['errors']}  HTTP p50 {s['http_p50_ms']} ms  "
+              f"p99 {s['http_p99_ms']} ms  search p50 {s['search_p50_ms']} ms")
+    print(f"  on - off: p50 {cost['p50_on_minus_off_ms']:+} ms, p99 {cost['p99_on_minus_off_ms']:+} ms; "
+          f"{cost['searches_recorded']} searches recorded, {cost['events_dropped']} events dropped")
+    ip = cost["in_process"]
+    print(f"  in process, no HTTP: recording a search on the request path p50 {ip['stamp_p50_us']} us, "
+          f"p99 {ip['stamp_p99_us']} us; the writer thread {ip['writer_us_per_event']} us per event, off the path")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", default="http://127.0.0.1:8000", help="a running server (loopback only)")
@@ -312,6 +404,9 @@ def main() -> None:
     add_load_arguments(ap, rate=40.0, duration=20.0, saturate=15.0)
     ap.add_argument("--query-cache", type=int, default=0, metavar="N",
                     help="only compare the query-vector cache off and on: N requests of a Zipf log (servers started here)")
+    ap.add_argument("--analytics-cost", action=argparse.BooleanOptionalAction, default=None,
+                    help="also the fixed-rate phase with analytics on and off, two servers started here "
+                         "(default: on with --start)")
     a = ap.parse_args()
     if a.query_cache:
         report = query_cache_compare(a.index, a.query_cache, a.clients, a.k)
@@ -324,7 +419,9 @@ def main() -> None:
     proc = None
     url = a.url
     if a.start:
-        proc, url = start_server(a.index)
+        # Analytics on, as by default, but the bench's searches go to a throwaway file, not the index's own.
+        scratch = tempfile.mkdtemp(prefix="rolesearch-load-")
+        proc, url = start_server(a.index, env_extra={"ROLESEARCH_ANALYTICS_FILE": f"{scratch}/analytics.sqlite3"})
     check_loopback(url)
     try:
         report = asyncio.run(run(url, a.rate, duration, a.clients, sat, a.k, a.warmup, proc.pid if proc else None))
@@ -332,6 +429,11 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
+            shutil.rmtree(scratch, ignore_errors=True)
+    cost = None
+    if a.analytics_cost if a.analytics_cost is not None else a.start:
+        cost = analytics_cost(a.index, a.rate, duration, a.k)
+        report["analytics_cost"] = cost
     # Measured after the server stopped, so it has the cores to itself, as the server's encoder had under load.
     backend, encode_p50 = bare_encode_p50(load_queries())
     report["bare_query_encode"] = {"backend": backend, "p50_ms": encode_p50}
@@ -353,6 +455,8 @@ def main() -> None:
         cpu = s.get("server_cpu_ms_per_request")
         print(f"  server CPU per request {cpu if cpu is not None else 'n/a (use --start)'} ms"
               f"  load average after {s['loadavg_1m']}")
+    if cost is not None:
+        print_analytics_cost(cost, a.rate)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ def eval_(
     index: Optional[Path] = typer.Option(None, "--index"),
     mode: str = typer.Option("hybrid", "--mode", help="dense, lexical, hybrid or all (BEIR: always all)"),
     offtopic: Optional[Path] = typer.Option(None, "--offtopic", help="Also judge answers: role questions, and these off-topic ones"),
+    from_feedback: bool = typer.Option(False, "--from-feedback", help="The question set from readers: searches whose "
+                                       "hit was judged good, or clicked and not reformulated within a minute"),
+    since: str = typer.Option("30d", "--since", help="--from-feedback: searches of this period before now (7d, 24h ...)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="--from-feedback: also write the question set here (JSONL)"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Measure retrieval, ours beside the baseline: hit@1, hit@3, MRR@10 (overall and per kind) on a question set,
@@ -38,16 +42,20 @@ def eval_(
     from rolesearch.search.baseline import BaselineSearcher
     from rolesearch.search.evaluation import evaluate_answers, evaluate_questions, load_questions, select_split
 
-    if questions is None:
-        fail("give --questions FILE or --beir DIR")
+    if (questions is None) == (not from_feedback):
+        fail("give one of --questions FILE, --from-feedback or --beir DIR")
     modes = ["dense", "lexical", "hybrid"] if mode == "all" else [mode]
     if any(m not in ("dense", "lexical", "hybrid") for m in modes):
         fail("--mode must be dense, lexical, hybrid or all", 2)
+    if from_feedback:
+        searcher = searcher_or_exit(index)
+        questions = _feedback_questions(searcher, index, since, out, as_json)
     try:
         qs = select_split(load_questions(questions), split or "all")
     except ValueError as exc:
         fail(str(exc), 2)
-    searcher = searcher_or_exit(index)
+    if not from_feedback:
+        searcher = searcher_or_exit(index)
     by_name = {"ours": searcher, "baseline": BaselineSearcher(searcher.index, searcher.embedder, searcher.config.candidates)}
     results = {f"{r} {m}": evaluate_questions(by_name[r], qs, m) for r in rankers for m in modes}
     answers = None
@@ -85,6 +93,44 @@ def eval_(
             typer.echo(f"   answered off-topic: {q}")
         for qid in answers["unanswered"]:
             typer.echo(f"   refused on-topic: {qid}")
+
+
+def _feedback_questions(searcher, index: Optional[Path], since: str, out: Optional[Path], quiet: bool) -> Path:
+    """Export the readers' question set of the period to out (or a temporary file); the path to evaluate."""
+    import tempfile
+    import time
+
+    from rolesearch.analytics.database import AnalyticsUnavailable, open_for_reading
+    from rolesearch.analytics.export import feedback_questions
+    from rolesearch.analytics.passages import find_passage
+    from rolesearch.analytics.period import parse_period
+
+    s = settings_from(index_dir=index)
+    try:
+        seconds = parse_period(since)
+        conn = open_for_reading(s.analytics_path())
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except AnalyticsUnavailable as exc:
+        fail(str(exc))
+
+    def text(pid: str) -> str | None:
+        p = find_passage(searcher.index.passages, pid)
+        return p.text if p is not None else None
+
+    now = time.time()
+    exported = feedback_questions(conn, now - seconds, now + 1, text)
+    conn.close()
+    if not exported.questions:
+        fail(f"no judged or clicked searches to make questions of in the last {since} "
+             f"(left out: {exported.skipped or 'none'})")
+    if out is None:
+        out = Path(tempfile.mkstemp(prefix="feedback-", suffix=".jsonl")[1])
+    out.write_text(exported.jsonl(), encoding="utf-8")
+    if not quiet:
+        left = ", ".join(f"{n} {why}" for why, n in sorted(exported.skipped.items())) or "none"
+        typer.echo(f"from feedback, last {since}: {len(exported.questions)} questions written to {out} (left out: {left})")
+    return out
 
 
 def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool, as_json: bool,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 # Each module registers its commands on the app when imported.
-from rolesearch.cli import ingest, query, serve, versions, tokens, evaluate  # noqa: F401  # isort: skip  (the order --help lists them in)
+from rolesearch.cli import ingest, query, serve, versions, tokens, evaluate, analytics  # noqa: F401  # isort: skip  (the order --help lists them in)
 from rolesearch.cli.app import LOCAL_RAY, app
 
 __all__ = ["app", "main", "with_ray_default"]

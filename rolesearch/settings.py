@@ -149,6 +149,19 @@ class Settings(BaseSettings):
                                          "pattern (ingest/access.py); unset: no rules")
     facet_hits: int = Field(20, ge=1, le=50, description="Top hits the page's facet counts are taken over")
 
+    # Search analytics (docs/operations.md, "Search analytics"): SQLite beside the index, never in a version.
+    analytics: Literal["on", "off"] = Field("on", description="Record searches, clicks and judgements for "
+                                            "/admin/analytics and `rolesearch analytics`; off records nothing")
+    analytics_file: Path | None = Field(None, description="The analytics SQLite file (unset: analytics.sqlite3 in "
+                                        "the index folder, beside the versions)")
+    analytics_retention_days: int = Field(90, ge=1, description="Days analytics rows are kept; older ones are "
+                                          "pruned")
+    analytics_query_text: bool = Field(True, description="Keep the text of queries; false keeps only a keyed hash "
+                                       "of each (counts by query, no wording)")
+    analytics_secret: SecretStr | None = Field(None, description="Key of the HMAC that stores readers and queries "
+                                               "as hashes (unset: a random key made once, kept in analytics.secret "
+                                               "beside the analytics file)")
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_networks(cls, v):
@@ -177,6 +190,10 @@ class Settings(BaseSettings):
                 return json.loads(v)
             return [o.strip().rstrip("/") for o in v.split(",") if o.strip()]
         return v
+
+    def analytics_path(self) -> Path:
+        """The analytics database file."""
+        return self.analytics_file if self.analytics_file is not None else self.index_dir / "analytics.sqlite3"
 
     def embedder_spec(self) -> EncoderSpec:
         """How to load the model these settings ask for (in this process or in a worker)."""

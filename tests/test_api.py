@@ -13,7 +13,7 @@ def test_search_get_and_post_agree(client):
     r = client.get("/search", params={"q": "who rolls back a bad model release?", "k": 2})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "mode", "hits", "index_version", "took_ms", "facets"}
+    assert set(body) == {"query", "mode", "hits", "index_version", "took_ms", "facets", "search_id"}
     assert body["query"] == "who rolls back a bad model release?"
     assert len(body["hits"]) == 2
     top = body["hits"][0]

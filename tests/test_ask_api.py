@@ -18,7 +18,7 @@ def test_ask_names_the_role_with_evidence(client):
     r = client.get("/ask", params={"q": "who owns model rollback?"})
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"query", "answer", "hits", "index_version", "took_ms", "facets"}
+    assert set(body) == {"query", "answer", "hits", "index_version", "took_ms", "facets", "search_id"}
     a = body["answer"]
     assert a["answerable"] is True
     assert [x["role"] for x in a["roles"]] == ["MLOps Engineer"]

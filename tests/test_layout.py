@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Part -> the parts it may import (itself always). store, encoder and cluster are the bottom; ingest and search
 # each stand on them and never on each other; settings configures every stage; api serves search over the
-# format (and runs the pipeline for /admin/reindex, reads an article from its source); the CLI may use anything.
+# format (and runs the pipeline for /admin/reindex, reads an article from its source); analytics (what readers
+# searched, opened and judged) sits beside search on store and encoder, used by api and cli; the CLI may use anything.
 ALLOWED = {
     "cluster": set(),
     "store": set(),
@@ -23,8 +24,9 @@ ALLOWED = {
     "ingest": {"store", "encoder"},
     "search": {"store", "encoder"},
     "settings": {"store", "encoder", "ingest", "search"},
-    "api": {"settings", "search", "store", "encoder", "ingest", "cluster"},
-    "cli": {"settings", "api", "search", "ingest", "store", "encoder", "cluster"},
+    "analytics": {"store", "encoder"},
+    "api": {"settings", "search", "store", "encoder", "ingest", "cluster", "analytics"},
+    "cli": {"settings", "api", "search", "ingest", "store", "encoder", "cluster", "analytics"},
     "root": set(),
 }
 
@@ -99,7 +101,7 @@ def test_every_part_imports_only_the_parts_below_it():
         part = _part(module)
         for line, imported in _imports(path):
             target = _part(imported)
-            if imported.split(".")[0] in ("ingest", "search", "api", "store", "encoder", "cli"):
+            if imported.split(".")[0] in ("ingest", "search", "api", "store", "encoder", "cli", "analytics"):
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {imported} (a top-level name; import rolesearch.*)")
             elif target is not None and target != part and target not in ALLOWED[part]:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {part} imports {imported} ({target})")

@@ -94,7 +94,7 @@ def test_cli_search_json_is_the_http_body(corpus_index):
     )
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
-    assert set(body) == {"query", "mode", "hits", "index_version", "took_ms", "facets"}
+    assert set(body) == {"query", "mode", "hits", "index_version", "took_ms", "facets", "search_id"}
     assert body["hits"][0]["article_id"] == ROLLBACK
     assert "Model versioning and rollback" in body["hits"][0]["text"]
 

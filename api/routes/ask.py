@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rolesearch.api.auth import Caller
-from rolesearch.api.deps import CallerDep, SearcherDep, ServiceDep
+from rolesearch.api.deps import CallerDep, RecordingDep, SearcherDep, ServiceDep, peer_of
 from rolesearch.api.models import AskResponse, SearchRequest
+from rolesearch.api.recording import stamped
 from rolesearch.api.responses import ask_response, facets_out
 from rolesearch.search.answers import ask
 from rolesearch.search.filters import Filters
@@ -35,10 +36,13 @@ async def _run(service: ServiceDep, searcher: Searcher, req: SearchRequest, call
 
 @router.get("/ask", response_model=AskResponse, summary="Answer a question: the owning roles with evidence")
 async def ask_get(req: Annotated[SearchRequest, Query()], service: ServiceDep, searcher: SearcherDep,
-                  caller: CallerDep) -> AskResponse:
-    return await _run(service, searcher, req, caller)
+                  caller: CallerDep, recording: RecordingDep, request: Request) -> AskResponse:
+    resp = await _run(service, searcher, req, caller)
+    return stamped(recording, "ask", req, resp, caller, peer_of(request))
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question (JSON body)")
-async def ask_post(req: SearchRequest, service: ServiceDep, searcher: SearcherDep, caller: CallerDep) -> AskResponse:
-    return await _run(service, searcher, req, caller)
+async def ask_post(req: SearchRequest, service: ServiceDep, searcher: SearcherDep, caller: CallerDep,
+                   recording: RecordingDep, request: Request) -> AskResponse:
+    resp = await _run(service, searcher, req, caller)
+    return stamped(recording, "ask", req, resp, caller, peer_of(request))

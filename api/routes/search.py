@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rolesearch.api.auth import Caller
-from rolesearch.api.deps import CallerDep, SearcherDep, SettingsDep
+from rolesearch.api.deps import CallerDep, RecordingDep, SearcherDep, SettingsDep, peer_of
 from rolesearch.api.models import SearchRequest, SearchResponse
+from rolesearch.api.recording import stamped
 from rolesearch.api.responses import facets_out, search_response
 from rolesearch.search.filters import Filters
 from rolesearch.search.scope import passage_mask
@@ -33,11 +34,13 @@ async def _run(searcher: Searcher, req: SearchRequest, caller: Caller, facet_hit
 
 @router.get("/search", response_model=SearchResponse, summary="Rank passages for a question")
 async def search_get(req: Annotated[SearchRequest, Query()], searcher: SearcherDep, caller: CallerDep,
-                     settings: SettingsDep) -> SearchResponse:
-    return await _run(searcher, req, caller, settings.facet_hits)
+                     settings: SettingsDep, recording: RecordingDep, request: Request) -> SearchResponse:
+    resp = await _run(searcher, req, caller, settings.facet_hits)
+    return stamped(recording, "search", req, resp, caller, peer_of(request))
 
 
 @router.post("/search", response_model=SearchResponse, summary="Rank passages for a question (JSON body)")
 async def search_post(req: SearchRequest, searcher: SearcherDep, caller: CallerDep,
-                      settings: SettingsDep) -> SearchResponse:
-    return await _run(searcher, req, caller, settings.facet_hits)
+                      settings: SettingsDep, recording: RecordingDep, request: Request) -> SearchResponse:
+    resp = await _run(searcher, req, caller, settings.facet_hits)
+    return stamped(recording, "search", req, resp, caller, peer_of(request))

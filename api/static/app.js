@@ -6,7 +6,12 @@
   const $ = (id) => document.getElementById(id);
   const form = $("search-form"), input = $("q"), statusLine = $("status"), results = $("results");
   const answerBox = $("answer"), answerRoles = $("answer-roles"), answerText = $("answer-text");
-  const answerSources = $("answer-sources"), facetsBox = $("facets");
+  const answerSources = $("answer-sources"), facetsBox = $("facets"), facetsToggle = $("facets-toggle");
+  const answerFeedback = $("answer-feedback"), commentForm = $("feedback-comment"), commentText = $("comment-text");
+  const commentLabel = $("comment-label"), feedbackStatus = $("feedback-status");
+  // The id of the search shown (null when the server keeps no analytics): clicks and judgements refer to it.
+  let searchId = null;
+  let pending = null; // the judgement a comment would go with: {rank, judgement}
   // Filters chosen on the page, kept in the URL (?tag=a&tag=b) so a filtered search can be linked.
   const FACETS = [["article", "Article"], ["tag", "Tag"], ["source", "Source"]];
   const chosen = {};
@@ -72,15 +77,77 @@
     return p;
   }
 
+  function thumbs(rank, what) {
+    const group = el("div", { class: "feedback hit-feedback", role: "group", "aria-label": "Was " + what + " helpful?" },
+      el("button", { type: "button", class: "thumb", "data-rank": String(rank), "data-judgement": "up",
+        "aria-pressed": "false", "aria-label": what + " is helpful" }, "Helpful"),
+      el("button", { type: "button", class: "thumb", "data-rank": String(rank), "data-judgement": "down",
+        "aria-pressed": "false", "aria-label": what + " is not helpful" }, "Not helpful"));
+    return group;
+  }
+
   function renderHits(hits) {
     results.replaceChildren(...hits.map((hit) => {
       const path = hit.section_path && hit.section_path.length ? hit.section_path.join(" › ") : "";
       return el("li", { class: "hit", id: "hit-" + hit.rank },
-        el("a", { class: "hit-link", href: hit.url, "data-passage": hit.passage_id }, hit.title),
+        el("a", { class: "hit-link", href: hit.url, "data-passage": hit.passage_id, "data-rank": String(hit.rank) }, hit.title),
         el("p", { class: "section" }, path || "(top of the article)"),
-        snippet(hit));
+        snippet(hit),
+        ...(searchId ? [thumbs(hit.rank, "Result " + hit.rank)] : []));
     }));
   }
+
+  // A click on a hit is reported with sendBeacon: it is queued by the browser, so opening the link never waits.
+  function reportClick(rank) {
+    if (!searchId || !navigator.sendBeacon) return;
+    const body = new Blob([JSON.stringify({ search_id: searchId, rank })], { type: "application/json" });
+    navigator.sendBeacon("/feedback/click", body);
+  }
+  function onLinkClick(ev) {
+    const a = ev.target.closest("a.hit-link");
+    if (a && (ev.type === "click" || ev.button === 1)) reportClick(Number(a.dataset.rank));
+  }
+  results.addEventListener("click", onLinkClick);
+  results.addEventListener("auxclick", onLinkClick);
+
+  async function sendFeedback(body) {
+    try {
+      const r = await fetch("/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ search_id: searchId, ...body }) });
+      return r.ok;
+    } catch (e) { return false; }
+  }
+  async function judge(button) {
+    const rank = button.dataset.rank ? Number(button.dataset.rank) : null;
+    const judgement = button.dataset.judgement;
+    for (const b of button.parentElement.querySelectorAll("button.thumb")) b.setAttribute("aria-pressed", String(b === button));
+    pending = { rank, judgement };
+    const ok = await sendFeedback(rank === null ? { judgement } : { rank, judgement });
+    feedbackStatus.textContent = ok ? "Thanks: your judgement was recorded." : "Your judgement could not be sent.";
+    if (ok) {
+      button.parentElement.after(commentForm); // the comment box right under the judgement it goes with
+      commentLabel.textContent = "Anything to add about " + (rank === null ? "the answer" : "result " + rank) + "? (optional)";
+      commentForm.hidden = false;
+    }
+  }
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button.thumb");
+    if (b && searchId) judge(b);
+  });
+  commentForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const comment = commentText.value.trim();
+    if (!comment || !pending) return;
+    const body = pending.rank === null ? { judgement: pending.judgement, comment } : { ...pending, comment };
+    const ok = await sendFeedback(body);
+    feedbackStatus.textContent = ok ? "Thanks: your comment was recorded." : "Your comment could not be sent.";
+    if (ok) { commentText.value = ""; commentForm.hidden = true; }
+  });
+  facetsToggle.addEventListener("click", () => {
+    const open = facetsToggle.getAttribute("aria-expanded") !== "true";
+    facetsToggle.setAttribute("aria-expanded", String(open));
+    facetsBox.parentElement.classList.toggle("open", open);
+  });
 
   function renderAnswer(answer, hits) {
     if (!answer) { answerBox.hidden = true; return; }
@@ -101,6 +168,8 @@
       return el("li", {}, h ? el("a", { href: h.url }, h.title + (h.section ? " — " + h.section : "")) : id);
     });
     answerSources.replaceChildren(...(links.length ? [el("h3", {}, "Sources"), el("ul", {}, ...links)] : []));
+    for (const b of answerFeedback.querySelectorAll("button.thumb")) b.setAttribute("aria-pressed", "false");
+    answerFeedback.hidden = !searchId;
     answerBox.hidden = false;
   }
 
@@ -126,12 +195,13 @@
     }
     facetsBox.replaceChildren(...groups);
     facetsBox.hidden = groups.length === 0;
+    facetsToggle.hidden = groups.length === 0;
   }
 
   async function run(q, push) {
     q = q.trim();
     const mine = ++latest;
-    if (!q) { statusLine.textContent = ""; results.replaceChildren(); answerBox.hidden = true; facetsBox.hidden = true; return; }
+    if (!q) { statusLine.textContent = ""; results.replaceChildren(); answerBox.hidden = true; facetsBox.hidden = true; facetsToggle.hidden = true; return; }
     if (push) history.pushState({ q }, "", "/?" + filterParams(new URLSearchParams({ q })).toString().replace(/\+/g, "%20"));
     document.title = q + " · rolesearch";
     statusLine.textContent = "Searching…";
@@ -152,9 +222,15 @@
       results.replaceChildren();
       answerBox.hidden = true;
       facetsBox.hidden = true;
+      facetsToggle.hidden = true;
+      searchId = null;
       return;
     }
     const hits = res.body.hits || [];
+    searchId = res.body.search_id || null;
+    pending = null;
+    commentForm.hidden = true;
+    feedbackStatus.textContent = "";
     renderFacets(res.body.facets);
     renderAnswer(res.body.answer, hits);
     renderHits(hits);
