@@ -6,6 +6,7 @@ a reader would (robots meta tags)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ GAMMA = """The '''sync gamma''' analyst writes the weekly launch report.
 == Duties ==
 * Collects launch metrics every Monday and sends the report to the product leads.
 """
-MINE = ["Sync Alpha", "Sync Beta", "Sync Delta", "Sync Gamma", "Big Page", "Hidden Page", "Nested Page", "Secret:Plans"]
+MINE = ["Sync Alpha", "Sync Beta", "Sync Delta", "Sync Gamma", "Sync Epsilon", "Sync Zeta", "Sync Eta", "Big Page", "Hidden Page", "Nested Page", "Secret:Plans"]
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +155,29 @@ def test_a_sources_file_names_the_api_and_the_cli_prints_the_requests(wiki, tmp_
     assert "0 embedded" in again.output
 
 
+def test_a_pruned_change_feed_or_full_every_reconciles_against_the_page_list(wiki, tmp_path, embedder):
+    wiki.edit("Sync Epsilon", ALPHA.replace("sync alpha", "sync epsilon"))
+    wiki.edit("Sync Zeta", BETA.replace("sync beta", "sync zeta"))
+    source = _api(wiki, tmp_path)
+    _sync(source, tmp_path, embedder)
+    wiki.edit("Sync Epsilon", ALPHA.replace("sync alpha", "sync epsilon").replace("governance", "policy"))
+    wiki.delete("Sync Zeta")
+    wiki.edit("Sync Eta", GAMMA.replace("sync gamma", "sync eta"))
+    newest = wiki.api(list="recentchanges", rclimit=1)["query"]["recentchanges"][0]["rcid"]
+    with sqlite3.connect(wiki.folder / "data" / "testwiki.sqlite") as db:  # what $wgRCMaxAge's pruning does
+        db.execute("DELETE FROM recentchanges WHERE rc_id < ?", (newest,))
+    summary, v = _sync(source, tmp_path, embedder)
+    assert source.stats["mode"] == "reconcile"
+    assert (summary.articles["added"], summary.articles["changed"], summary.articles["removed"]) == (1, 1, 1)
+    assert summary.passages["embedded"] == 1 + len(_rows(v, "Sync_Eta"))  # the edited passage, the new page
+    assert "Sync_Zeta" not in v.manifest.articles
+    # full_every: every sync reconciles; a wiki that did not change costs the page list and nothing is embedded.
+    every = _api(wiki, tmp_path, full_every=0)
+    summary, v = _sync(every, tmp_path, embedder)
+    assert every.stats == {"mode": "reconcile", "requests": 2, "fetched": 0}
+    assert summary.passages["embedded"] == 0 and summary.articles["unchanged"] == len(v.manifest.articles)
+
+
 def test_export_and_api_give_the_same_passages(wiki, tmp_path, embedder):
     limits = TokenLimits(tiktoken_counter("cl100k_base"), 200)
     export = {a.id: a for a in MediaWikiSource(str(wiki.export(tmp_path / "dump.xml"))).read()
@@ -168,6 +192,24 @@ def test_export_and_api_give_the_same_passages(wiki, tmp_path, embedder):
     build([MediaWikiSource(str(tmp_path / "dump.xml"))], tmp_path / "index", embedder)
     summary = build([_api(wiki, tmp_path)], tmp_path / "index", embedder)
     assert summary.passages["embedded"] == 0 and summary.articles["unchanged"] == len(export)
+
+
+def test_render_parse_expands_templates_through_the_html_reader(wiki, tmp_path, embedder):
+    limits = TokenLimits(tiktoken_counter("cl100k_base"), 200)
+    source = _api(wiki, tmp_path, render="parse")
+    articles = {a.id: a for a in source.read() if not isinstance(a, Skipped)}
+    # A listing request, and one action=parse per page (plus siteinfo).
+    assert source.stats["requests"] == 2 + len(articles)
+    mlops = articles["MLOps_Engineer"]
+    assert "| Role | MLOps Engineer |" in mlops.text  # the template's table, which wikitext mode drops
+    assert "Internal role survey" not in mlops.text and "[edit]" not in mlops.text
+    sections = list(dict.fromkeys(p.section for p in chunk_article(mlops, ChunkingParams(), limits)))
+    assert sections == [(), ("Duties",), ("Tools",), ("Tools", "Further reading")]
+    # The next sync of an unchanged wiki renders nothing again.
+    _sync(_api(wiki, tmp_path, render="parse"), tmp_path, embedder)
+    again = _api(wiki, tmp_path, render="parse")
+    summary, _ = _sync(again, tmp_path, embedder)
+    assert again.stats == {"mode": "changes", "requests": 2, "fetched": 0} and summary.passages["embedded"] == 0
 
 
 @contextlib.contextmanager
@@ -298,7 +340,7 @@ def test_wikitext_the_parser_chokes_on_skips_the_page(wiki, tmp_path, monkeypatc
     import mwparserfromhell
 
     def choke(text):
-        if "model card" in text:
+        if "sync alpha" in text:
             raise mwparserfromhell.parser.ParserError("tokenizer exited with a non-empty token stack")
         return parse(text)
 
