@@ -231,7 +231,7 @@ def test_a_bot_password_reads_a_private_wiki_and_a_wrong_one_publishes_nothing(w
     with _private(wiki):
         with pytest.raises(SourceError, match="refuses anonymous reading"):
             build([_api(wiki, tmp_path)], tmp_path / "index", embedder)
-        summary, v = _sync(_api(wiki, tmp_path, user=login, password_env="WIKI_BOT_PASSWORD"), tmp_path, embedder)
+        _, v = _sync(_api(wiki, tmp_path, user=login, password_env="WIKI_BOT_PASSWORD"), tmp_path, embedder)
         assert "MLOps_Engineer" in v.manifest.articles
         published = v.manifest.version
         wrong = _api(wiki, tmp_path, user=login, password_env="WRONG_PASSWORD")
