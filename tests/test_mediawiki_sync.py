@@ -13,12 +13,14 @@ import pytest
 
 from rolesearch.ingest.access import AccessMap, AccessRule
 from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
+from rolesearch.ingest import pipeline
 from rolesearch.ingest.pipeline import BuildOptions, build
 from rolesearch.ingest.sources import load_sources_file
 from rolesearch.ingest.sources.base import Skipped, SourceError
 from rolesearch.ingest.sources.crawl import CrawlSource
 from rolesearch.ingest.sources.mediawiki import MediaWikiSource
 from rolesearch.ingest.sources.mediawiki_api import MediaWikiApiSource
+from rolesearch.ingest.sources.mediawiki_state import SyncState
 from rolesearch.ingest.tokens import tiktoken_counter
 from rolesearch.store.manifest import read_manifest
 from rolesearch.store.versions import load_version
@@ -68,6 +70,15 @@ def _api(wiki, tmp_path, **options) -> MediaWikiApiSource:
 def _sync(source, tmp_path, embedder, **options):
     summary = build([source], tmp_path / "index", embedder, BuildOptions(**options))
     return summary, load_version(tmp_path / "index")
+
+
+def _stored(source: MediaWikiApiSource):
+    """The source's sync state on disk: (cursor, pages)."""
+    state = SyncState(source.state_dir / "mediawiki.sqlite3")
+    try:
+        return state.load(source.key)
+    finally:
+        state.close()
 
 
 def _rows(version, article_id) -> list[int]:
@@ -246,19 +257,28 @@ def test_a_bot_password_reads_a_private_wiki_and_a_wrong_one_publishes_nothing(w
     assert "rolesearchrolesearch" not in (tmp_path / "index" / "versions" / published / "manifest.json").read_text()
 
 
-def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_up(wiki, tmp_path, embedder):
+def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_up(wiki, tmp_path, embedder,
+                                                                                   monkeypatch):
     proxy = WikiProxy(wiki.url)
     try:
         source = MediaWikiApiSource(f"{proxy.url}/api.php", state_dir=tmp_path / "index" / "cache", rate=0,
                                     backoff=0.01, retries=2, contact="ops@example.com")
         _sync(source, tmp_path, embedder)
-        published = read_manifest(tmp_path / "index").version
+        published, stored = read_manifest(tmp_path / "index").version, _stored(source)
         wiki.edit("Data Scientist", mediawiki.PAGES["Data Scientist"].replace("statistics", "astronomy"))
         # The page fetch answers 503 every time: the sync fails after its retries, nothing is published.
         proxy.rule = lambda target: (503, {"Retry-After": "0"}, b"busy") if "pageids=" in target else None
         with pytest.raises(SourceError, match="HTTP 503 3 times"):
             build([source], tmp_path / "index", embedder)
         assert read_manifest(tmp_path / "index").version == published
+        # A build that read the change but failed before publishing: the sync state must not move either.
+        proxy.rule = lambda target: None
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "publish", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError, match="disk full"):
+                build([source], tmp_path / "index", embedder)
+        assert read_manifest(tmp_path / "index").version == published
+        assert _stored(source) == stored
         # An HTML error page where JSON should be: named as such.
         proxy.rule = lambda target: (200, {"Content-Type": "text/html"}, b"<html>Gateway error</html>")
         with pytest.raises(SourceError, match="is not a MediaWiki API: it answered HTTP 200 \\(text/html\\)"):
