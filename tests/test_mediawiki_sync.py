@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -279,17 +281,33 @@ def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_
                 build([source], tmp_path / "index", embedder)
         assert read_manifest(tmp_path / "index").version == published
         assert _stored(source) == stored
+        # A wiki too slow to answer: the request times out, is retried, and the sync fails.
+        def slow(target):
+            if "pageids=" in target:
+                time.sleep(0.6)
+            return None
+
+        proxy.rule = slow
+        slow_source = replace(source, timeout=0.3)
+        with pytest.raises(SourceError, match="ReadTimeout after 3 attempts"):
+            build([slow_source], tmp_path / "index", embedder)
+        assert read_manifest(tmp_path / "index").version == published and _stored(source) == stored
         # An HTML error page where JSON should be: named as such.
         proxy.rule = lambda target: (200, {"Content-Type": "text/html"}, b"<html>Gateway error</html>")
         with pytest.raises(SourceError, match="is not a MediaWiki API: it answered HTTP 200 \\(text/html\\)"):
             build([source], tmp_path / "index", embedder)
-        # A 503 once, then the wiki answers: retried, and the edit is picked up from the last published state.
+        # A 503 once, then a maxlag error (the wiki's replicas lag), then the wiki answers: each retried after the
+        # Retry-After it gave, and the edit is picked up from the last published state.
         failed = []
-        proxy.rule = lambda target: None if failed else failed.append(target) or (503, {"Retry-After": "0"}, b"")
+        lagged = b'{"error": {"code": "maxlag", "info": "Waiting for a database server: 7 seconds lagged."}}'
+        answers = [(503, {"Retry-After": "0"}, b""), (200, {"Content-Type": "application/json", "Retry-After": "0"},
+                                                        lagged)]
+        proxy.rule = lambda target: failed.append(target) or answers.pop(0) if answers else None
         summary, v = _sync(source, tmp_path, embedder)
         assert summary.articles["changed"] == 1 and any("astronomy" in p.text for p in v.passages)
-        assert len(failed) == 1 and source.stats["requests"] == 4  # 3 + the retry
+        assert len(failed) == 2 and source.stats["requests"] == 5  # 3 + the 2 retries
         assert all("maxlag=5" in t for t in proxy.seen if "api.php" in t)
+        assert set(proxy.agents) == {"rolesearch/0.1.0 (ops@example.com)"}
     finally:
         proxy.stop()
         wiki.edit("Data Scientist", mediawiki.PAGES["Data Scientist"])
@@ -372,3 +390,16 @@ def test_wikitext_the_parser_chokes_on_skips_the_page(wiki, tmp_path, monkeypatc
     assert skipped == {"Sync Alpha": "wikitext cannot be parsed (ParserError: This is a bug and should be reported. "
                                      "Info: tokenizer exited with a non-empty token stack.)"}
     assert {"MLOps_Engineer", "Data_Scientist"} <= {i.id for i in items if not isinstance(i, Skipped)}
+
+
+def test_requests_keep_to_the_rate(wiki):
+    from rolesearch.ingest.sources.mediawiki_client import WikiApi
+
+    api = WikiApi(f"{wiki.url}/api.php", rate=10)
+    try:
+        start = time.monotonic()
+        for _ in range(4):
+            api.call({"action": "query", "meta": "siteinfo"})
+        assert time.monotonic() - start >= 0.3 and api.requests == 4  # one request every 0.1 s at most
+    finally:
+        api.close()
