@@ -341,7 +341,9 @@ def test_pages_that_cannot_be_indexed_are_skipped_with_their_reason(wiki, tmp_pa
     wiki.edit("Nested Page", "{{" * 1000 + "x" + "}}" * 1000)  # MediaWiki saves it; mwparserfromhell gives up
     wiki.edit("Hidden Page", "Text an oversighter hid.")
     wiki.edit("Secret:Plans", "== Plans ==\nThe launch plan for the next model is kept here.")
-    access = AccessMap((AccessRule(("security",), namespace="Secret"),))
+    (tmp_path / "access.yaml").write_text("- namespace: secret\n  groups: [security]\n")
+    access = AccessMap.load(tmp_path / "access.yaml")
+    assert access.rules == (AccessRule(("security",), namespace="secret"),)
     # What MediaWiki answers for a revision whose text was hidden (revision deletion): no content, texthidden.
     proxy = WikiProxy(wiki.url)
     proxy.rewrite = lambda target, body: body.replace(
