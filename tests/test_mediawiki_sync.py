@@ -13,9 +13,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from rolesearch.ingest import pipeline
 from rolesearch.ingest.access import AccessMap, AccessRule
 from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
-from rolesearch.ingest import pipeline
 from rolesearch.ingest.pipeline import BuildOptions, build
 from rolesearch.ingest.sources import load_sources_file
 from rolesearch.ingest.sources.base import Skipped, SourceError
@@ -284,8 +284,7 @@ def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_
         # A wiki too slow to answer: the request times out, is retried, and the sync fails.
         def slow(target):
             if "pageids=" in target:
-                time.sleep(0.6)
-            return None
+                time.sleep(0.6)  # then forwarded (None)
 
         proxy.rule = slow
         slow_source = replace(source, timeout=0.3)
