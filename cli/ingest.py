@@ -23,7 +23,7 @@ def ingest(
     full: bool = typer.Option(False, "--full", help="Re-chunk and re-embed everything, ignoring the previous "
                               "version and the embedding cache"),
     source: Optional[list[str]] = typer.Option(None, "--source", help="KIND:LOCATION, repeatable: folder:DIR, "
-                                               "mediawiki:EXPORT.xml, confluence:SPACE.zip|DIR, crawl:URL "
+                                               "mediawiki:EXPORT.xml, mediawiki:https://WIKI/w/api.php, confluence:SPACE.zip|DIR, crawl:URL "
                                                "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
     access_map: Optional[Path] = typer.Option(None, "--access-map", help="YAML rules giving articles access groups "
                                               "by title, URL or path (default ROLESEARCH_ACCESS_MAP_FILE)"),
@@ -71,6 +71,10 @@ def ingest(
     typer.echo(f"passages: {p['total']} ({p['embedded']} embedded, {p['reused']} reused) in {d['seconds']:.1f}s")
     for r in d["renamed"]:
         typer.echo(f"renamed {r['from']} -> {r['to']}")
+    for src in d["sources"]:  # e.g. "mediawiki https://wiki/api.php: changes sync, 2 requests, 0 fetched"
+        counts = [f"{v} {k.replace('_', ' ')}" for k, v in src.items() if k not in ("kind", "location", "mode")]
+        mode = f"{src['mode']} sync, " if "mode" in src else ""
+        typer.echo(f"{src['kind']} {src['location']}: {mode}{', '.join(counts)}")
     for s_ in d["skipped"]:
         typer.secho(f"skipped {s_['path']}: {s_['reason']}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"published version {d['version']}")

@@ -44,6 +44,8 @@ class Article:
     # Where the page sits in its wiki (Confluence breadcrumbs): the start of every passage's section path.
     section_prefix: tuple[str, ...] = ()
     origin: str | None = None  # the folder a folder source read it from (absolute), where its page is read
+    # The wiki namespace of the page ("Main", "Help", a Lockdown-protected one), for access-map `namespace:` rules.
+    namespace: str | None = None
 
 
 def list_article_files(corpus_dir: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from rolesearch.ingest.changes import Baseline, Changes, baseline, chunk_changed
 from rolesearch.ingest.chunking import ChunkingParams
 from rolesearch.ingest.roles import with_roles
 from rolesearch.ingest.rows import PassageRows, RowPlan, fill_missing, gather, plan_rows, sequential
+from rolesearch.ingest.sources import source_stats, sources_published
 from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
 from rolesearch.ingest.sources.folder import FolderSource
 from rolesearch.store.access_change import AccessWidened, audit, widened
@@ -59,6 +60,7 @@ class BuildSummary:
     skipped: list[dict] = field(default_factory=list)
     renamed: list[dict] = field(default_factory=list)
     sentences: dict = field(default_factory=dict)  # sentence vectors: {embedded, total}
+    sources: list[dict] = field(default_factory=list)  # what each source that counts did: {kind, location, requests, ...}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,6 +84,9 @@ class BuildOptions:
     on_progress: ProgressFn | None = None
     on_phase: PhaseFn | None = None
     stages: dict | None = None  # receives each step's seconds
+    # Page ids a wiki pushed as changed (POST /admin/notify): a source that syncs a live wiki fetches these
+    # pages' current state besides its change feed; an id that no longer exists is removed.
+    notified_pages: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,7 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         phase("reading")
         base = baseline(index_dir, embedder, options.chunking, options.full)
         clock.lap("load_previous")
-        read = read_articles(sources, options.access, base)
+        read = read_articles(sources, options.access, base, options.notified_pages)
         clock.lap("read_sources")
         changes = chunk_changed(read, base, options.chunking, embedder, options.chunk_workers)
         clock.lap("chunking")
@@ -170,8 +175,7 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
-            vectors = _fill_vectors(draft, passages, changes.reused, base.previous, embedder, index_dir, options,
-                                    clock)
+            vectors = _fill_vectors(draft, passages, changes, base.previous, embedder, index_dir, options, clock)
             phase("writing")
             lexical = _lexical(passages, changes.reused, base.previous)
             clock.lap("lexical")
@@ -185,8 +189,10 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         if wider:
             audit(index_dir, "ingest", version=manifest.version, forced_by=options.forced_by or "unknown",
                   widened={aid: {"from": a, "to": b} for aid, (a, b) in wider.items()})
+        sources_published(sources)  # a wiki source's sync state moves forward only now
         clock.lap("publish")
-    return _summary(manifest.version, changes, removed, renamed, vectors, base, t0)
+    return replace(_summary(manifest.version, changes, removed, renamed, vectors, base, t0),
+                   sources=source_stats(sources))
 
 
 def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
@@ -201,11 +207,11 @@ def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
     return with_roles(list(PassageRows(table, changes.reused, changes.chunked)), config), None
 
 
-def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], reused: np.ndarray, previous: IndexFiles | None,
+def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], changes: Changes, previous: IndexFiles | None,
                   embedder: Encoder, index_dir: Path, options: BuildOptions, clock: _Stages) -> _Vectors:
     """The draft's passage and sentence vectors, written in place: rows the previous version has are
-    copied, the others come from the embedding cache or the encoder."""
-    rows = plan_rows(passages, reused, previous)
+    copied (a moved page's too), the others come from the embedding cache or the encoder."""
+    rows = plan_rows(passages, changes.reused, previous, changes.moved)
     clock.lap("plan_rows")
     embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
     sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
@@ -275,7 +281,7 @@ def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, i
             "path": a.path, "hash": a.content_hash, "title": a.title, "url": a.url, "publisher": a.publisher,
             "date": a.date, "tags": list(a.tags), "access": list(a.access), "source": a.source, "passages": n,
             "own_access": [] if aid in mapped else list(a.access),
-        }
+        } | ({"namespace": a.namespace} if a.namespace is not None else {})
         if a.origin is not None:  # the folder the article page reads the file from (never another one)
             out[aid]["origin"] = a.origin
     return out
