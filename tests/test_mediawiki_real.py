@@ -15,7 +15,7 @@ from rolesearch.ingest.sources.mediawiki import MediaWikiSource
 from rolesearch.ingest.tokens import tiktoken_counter
 from rolesearch.store.versions import load_version
 from tests import mediawiki
-from tests.conftest import DATA, require_part
+from tests.conftest import DATA
 
 PAGES = mediawiki.PAGES
 LIMITS = TokenLimits(tiktoken_counter("cl100k_base"), 200)
