@@ -14,10 +14,20 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, proxy_caller
+from rolesearch.api.auth import (
+    ANONYMOUS,
+    ANYONE,
+    SECRET_HEADER,
+    Caller,
+    CallerRefused,
+    check_proxy_secret,
+    proxy_caller,
+    secret_matches,
+)
 from rolesearch.api.metrics import Metrics
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.service import IndexUnavailable, Service
+from rolesearch.api.sync import Syncer
 from rolesearch.api.tokens import TokenFileError, TokenStore
 from rolesearch.search.searcher import Searcher
 from rolesearch.settings import Settings
@@ -62,6 +72,25 @@ ReindexerDep = Annotated[Reindexer, Depends(get_reindexer)]
 AdminDep = Depends(require_admin)
 
 
+async def require_notifier(
+    request: Request, service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))],
+) -> None:
+    """Admit the wiki's push (the proxy's shared secret in X-RoleSearch-Secret) or an admin (the admin token)."""
+    secret = service.settings.proxy_secret
+    if secret is not None and secret_matches(request.headers.get(SECRET_HEADER), secret.get_secret_value()):
+        return
+    await require_admin(service, credentials)
+
+
+async def get_syncer(request: Request) -> Syncer:
+    return request.app.state.syncer
+
+
+NotifierDep = Depends(require_notifier)
+SyncerDep = Annotated[Syncer, Depends(get_syncer)]
+
+
 async def get_settings(service: ServiceDep) -> Settings:
     return service.settings
 
@@ -99,6 +128,10 @@ async def get_caller(request: Request, settings: SettingsDep) -> Caller:
         # The connection's own address: `rolesearch serve` turns uvicorn's X-Forwarded-For rewriting off in this mode.
         peer = request.client.host if request.client else None
         try:
+            secret = settings.proxy_secret.get_secret_value() if settings.proxy_secret else None
+            headers = request.headers
+            check_proxy_secret(headers.get(SECRET_HEADER), secret,
+                               settings.auth_user_header in headers or settings.auth_groups_header in headers)
             return proxy_caller(peer, request.headers.get(settings.auth_user_header),
                                 request.headers.get(settings.auth_groups_header), settings.trusted_proxies)
         except CallerRefused as exc:

@@ -58,6 +58,7 @@ class BuildSummary:
     skipped: list[dict] = field(default_factory=list)
     renamed: list[dict] = field(default_factory=list)
     sentences: dict = field(default_factory=dict)  # sentence vectors: {embedded, total}
+    published: bool = True  # False: nothing changed, and (BuildOptions.keep_unchanged) nothing was published
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +80,10 @@ class BuildOptions:
     on_progress: ProgressFn | None = None
     on_phase: PhaseFn | None = None
     stages: dict | None = None  # receives each step's seconds
+    # Page ids a wiki pushed (POST /admin/notify): a wiki API source fetches them beside its own change list.
+    notified_pages: frozenset[int] = frozenset()
+    # A build that changes nothing publishes nothing (the background sync: no new version every few seconds).
+    keep_unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         clock.lap("roles")
         removed = changes.removed(base.articles)
         renamed = changes.renamed(removed, base.articles)
+        if options.keep_unchanged and _nothing_changed(changes, base, config):
+            return _summary(base.previous.manifest.version, changes, removed, renamed, None, base, t0)
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
@@ -170,6 +177,16 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         publish(index_dir, manifest.version)  # looked up at call time: crash tests wrap it
         clock.lap("publish")
     return _summary(manifest.version, changes, removed, renamed, vectors, base, t0)
+
+
+def _nothing_changed(changes: Changes, base: Baseline, config: RoleConfig) -> bool:
+    """Whether a build would publish what is published: same articles (bytes, titles, groups), same skips, roles."""
+    prev = base.previous
+    if prev is None or prev.manifest.roles != config.fingerprint:
+        return False
+    if {s["path"]: s["reason"] for s in changes.skipped} != prev.manifest.skipped:
+        return False
+    return _manifest_articles(changes.items, base.articles, changes.passages, changes.mapped) == base.articles
 
 
 def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
@@ -273,9 +290,20 @@ def _write_files(index_dir: Path, draft: VersionDraft, manifest: Manifest, passa
                   ann_params, previous.path if previous else None, draft, sources_of_rows)
 
 
-def _summary(version: str, changes: Changes, removed: list[str], renamed: list[dict], vectors: _Vectors,
+def _summary(version: str, changes: Changes, removed: list[str], renamed: list[dict], vectors: _Vectors | None,
              base: Baseline, t0: float) -> BuildSummary:
-    """What the build did, as `rolesearch ingest --json` prints it; seconds counts from t0."""
+    """What the build did, as `rolesearch ingest --json` prints it; seconds counts from t0.
+
+    No vectors: nothing changed and nothing was published (version is the published one)."""
+    if vectors is None:
+        total = base.previous.manifest.passages
+        return BuildSummary(
+            version=version, articles={"added": 0, "changed": 0, "removed": 0,
+                                       "unchanged": len(changes.status["unchanged"]), "skipped": len(changes.skipped)},
+            passages={"embedded": 0, "reused": total, "total": total},
+            sentences={"embedded": 0, "total": base.previous.manifest.sentences},
+            seconds=round(time.perf_counter() - t0, 3), full_rebuild=False,
+            reason="nothing changed: the published version is kept", skipped=changes.skipped, published=False)
     total, embedded = len(vectors.passages), vectors.embedded
     return BuildSummary(
         version=version,
