@@ -86,7 +86,8 @@ $wgRoleSearchSecret = $rs['secret'];
 def point_wiki_at(wiki: mediawiki.Wiki, url: str, timeout: float = 1.5, secret: str = SECRET) -> None:
     """The extension's three settings, as an admin writes them into LocalSettings.php (read at every request)."""
     (wiki.folder / "rolesearch-settings.json").write_text(
-        json.dumps({"url": url, "timeout": timeout, "secret": secret}), encoding="utf-8")
+        json.dumps({"url": url, "timeout": timeout, "secret": secret}), encoding="utf-8"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +122,15 @@ def sources_file(wiki: mediawiki.Wiki, folder: Path) -> Path:
     title = "Ops:Rollback drill"
     (ops / "rollback-drill.md").write_text(
         f"---\ntitle: {title}\nurl: {wiki.page_url(title)}\naccess: [ops]\n---\n"
-        + PAGES[title].replace("== Drill ==", "## Drill"), encoding="utf-8")
+        + PAGES[title].replace("== Drill ==", "## Drill"),
+        encoding="utf-8",
+    )
     path = folder / "sources.yaml"
-    path.write_text(f"sources:\n  - kind: crawl\n    location: {wiki.page_url('Main Page')}\n    rate: 0\n"
-                    f"  - kind: folder\n    location: {ops}\n", encoding="utf-8")
+    path.write_text(
+        f"sources:\n  - kind: crawl\n    location: {wiki.page_url('Main Page')}\n    rate: 0\n"
+        f"  - kind: folder\n    location: {ops}\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -137,8 +143,9 @@ class Server:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, embedder=embedder), log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         wait_for(lambda: self.server.started or not self.thread.is_alive(), 60, "uvicorn to start")
@@ -150,9 +157,28 @@ class Server:
         self.sock.close()
 
 
+def build(settings: Settings, embedder) -> None:
+    """The first build, in a thread of its own: the crawl runs an asyncio loop, and Playwright's sync API
+    keeps one running in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            build_index, None, settings.index_dir, embedder, sources=settings.sources(), access=settings.access_map()
+        ).result()
+
+
 def serve_settings(index: Path, sources: Path, **extra) -> Settings:
-    return Settings(index_dir=index, sources_file=sources, auth="proxy", trusted_proxies="127.0.0.1",
-                    proxy_secret=SECRET, access_log=False, reload_interval=0.5, **extra)
+    return Settings(
+        index_dir=index,
+        sources_file=sources,
+        auth="proxy",
+        trusted_proxies="127.0.0.1",
+        proxy_secret=SECRET,
+        access_log=False,
+        reload_interval=0.5,
+        **extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +188,7 @@ def rolesearch(ext_wiki, embedder, tmp_path_factory):
     sources = sources_file(ext_wiki, folder)
     index = folder / "index"
     s = serve_settings(index, sources)
-    build_index(None, index, embedder, sources=s.sources(), access=s.access_map())
+    build(s, embedder)
     server = Server(s, embedder)
     point_wiki_at(ext_wiki, server.url)
     try:
@@ -275,8 +301,10 @@ def test_the_wiki_drops_hits_its_reader_cannot_read(ext_wiki, rolesearch, embedd
     server = Server(Settings(index_dir=rolesearch_index(rolesearch), access_log=False, reload_interval=0), embedder)
     point_wiki_at(ext_wiki, server.url)
     try:
-        assert any("Ops:Rollback_drill" in h["url"] for h in httpx.get(
-            server.url + "/ask", params={"q": RESTRICTED_QUESTION}).json()["hits"])
+        assert any(
+            "Ops:Rollback_drill" in h["url"]
+            for h in httpx.get(server.url + "/ask", params={"q": RESTRICTED_QUESTION}).json()["hits"]
+        )
         page.goto(search_page(ext_wiki, RESTRICTED_QUESTION))
         block = page.locator("#mw-rolesearch")
         block.wait_for()
@@ -290,3 +318,99 @@ def test_the_wiki_drops_hits_its_reader_cannot_read(ext_wiki, rolesearch, embedd
 
 def rolesearch_index(server: Server) -> Path:
     return server.server.config.app.state.service.settings.index_dir
+
+
+class WikiEditor:
+    """Changes made the way a wiki user makes them, through the wiki's web API (api.php) as Admin: no
+    maintenance script, no command; the wiki runs its own jobs after each request."""
+
+    def __init__(self, wiki: mediawiki.Wiki):
+        self.api = f"{wiki.url}/api.php"
+        self.http = httpx.Client(timeout=60)
+        token = self._get(meta="tokens", type="login")["query"]["tokens"]["logintoken"]
+        r = self._post(
+            action="clientlogin", username="Admin", password=ADMIN_PASSWORD, logintoken=token, loginreturnurl=wiki.url
+        )
+        assert r["clientlogin"]["status"] == "PASS", r
+        self.csrf = self._get(meta="tokens")["query"]["tokens"]["csrftoken"]
+
+    def _get(self, **params) -> dict:
+        return self.http.get(self.api, params={"action": "query", "format": "json", **params}).json()
+
+    def _post(self, **data) -> dict:
+        body = self.http.post(self.api, data={"format": "json", **data}).json()
+        assert "error" not in body, body
+        return body
+
+    def edit(self, title: str, text: str) -> None:
+        self._post(action="edit", title=title, text=text, summary="test", token=self.csrf)
+
+    def append(self, title: str, text: str) -> None:
+        self._post(action="edit", title=title, appendtext=text, summary="test", token=self.csrf)
+
+    def move(self, old: str, new: str) -> None:
+        self._post(action="move", **{"from": old}, to=new, reason="test", token=self.csrf)
+
+    def delete(self, title: str) -> None:
+        self._post(action="delete", title=title, reason="test", token=self.csrf)
+
+
+def hit_url(server: Server, words: str) -> str | None:
+    """The URL of the first hit holding these words (an anonymous search: public pages only), else None."""
+    hits = httpx.get(server.url + "/search", params={"q": words, "k": 5}, timeout=30).json()["hits"]
+    return next((h["url"].split("#")[0] for h in hits if words in h["text"]), None)
+
+
+@pytest.mark.parametrize("path", ["push", "poll"])
+def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_path, path):
+    """push: the extension's job posts each change to /admin/notify (no periodic sync). poll: the wiki does not
+    push (its rolesearch URL answers nothing) and `--sync-every 1` finds the changes."""
+    name = path.capitalize()
+    first, second = f"{name} runbook", f"{name} handbook"
+    sources = sources_file(ext_wiki, tmp_path)
+    s = serve_settings(tmp_path / "index", sources, sync_interval=0 if path == "push" else 1)
+    build(s, embedder)
+    server = Server(s, embedder)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    point_wiki_at(ext_wiki, server.url if path == "push" else f"http://127.0.0.1:{dead.getsockname()[1]}")
+    editor = WikiEditor(ext_wiki)
+    timeout = 60
+    try:
+        # New pages, linked from the Main Page (the crawl reads the wiki as a reader does, by its links).
+        editor.edit(first, f"The {path} quartermaster owns the zebra inventory and counts it every week.")
+        editor.edit(second, f"The {path} lighthouse keeper owns the harbour lamp and trims its wick nightly.")
+        editor.append("Main Page", f"\n* [[{first}]]\n* [[{second}]]\n")
+        wait_for(
+            lambda: hit_url(server, f"{path} quartermaster owns the zebra inventory") == ext_wiki.page_url(first),
+            timeout,
+            "new page",
+        )
+        # An edit.
+        editor.edit(first, f"The {path} quartermaster owns the giraffe ledger and audits it every month.")
+        wait_for(
+            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
+            timeout,
+            "the edit",
+        )
+        assert hit_url(server, f"{path} quartermaster owns the zebra inventory") is None
+        # A move: the page is found under its new title.
+        moved = f"{name} lamp manual"
+        editor.move(second, moved)
+        wait_for(
+            lambda: hit_url(server, f"{path} lighthouse keeper owns the harbour lamp") == ext_wiki.page_url(moved),
+            timeout,
+            "the move",
+        )
+        # A delete: gone from search.
+        editor.delete(first)
+        wait_for(
+            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") is None, timeout, "the delete"
+        )
+        health = httpx.get(server.url + "/healthz").json()["sync"]
+        assert health["error"] is None and health["last_success_at"] is not None
+        assert health["trigger"] == ("notify" if path == "push" else "interval")
+    finally:
+        point_wiki_at(ext_wiki, "")
+        server.stop()
+        dead.close()

@@ -7,12 +7,14 @@
 namespace MediaWiki\Extension\RoleSearch;
 
 use Config;
+use DeferredUpdates;
 use Html;
 use JobQueueGroup;
 use MediaWiki\Hook\PageMoveCompleteHook;
 use MediaWiki\Hook\SpecialSearchResultsPrependHook;
 use MediaWiki\Http\HttpRequestFactory;
 use MediaWiki\Logger\LoggerFactory;
+use MediaWiki\MediaWikiServices;
 use MediaWiki\Page\Hook\ArticleUndeleteHook;
 use MediaWiki\Page\Hook\PageDeleteCompleteHook;
 use MediaWiki\Permissions\Authority;
@@ -21,6 +23,7 @@ use MediaWiki\User\UserGroupManager;
 use Psr\Log\LoggerInterface;
 use Throwable;
 use Title;
+use TransactionRoundDefiningUpdate;
 
 class Hooks implements
 	SpecialSearchResultsPrependHook,
@@ -39,6 +42,7 @@ class Hooks implements
 	private UserGroupManager $groups;
 	private JobQueueGroup $jobs;
 	private LoggerInterface $log;
+	private bool $runScheduled = false;
 
 	public function __construct( Config $config, HttpRequestFactory $http, UserGroupManager $groups,
 		JobQueueGroup $jobs
@@ -287,8 +291,21 @@ class Hooks implements
 			return;
 		}
 		$pages = array_values( array_unique( array_filter( array_map( 'intval', $pageIds ) ) ) );
-		if ( $pages ) {
-			$this->jobs->lazyPush( new NotifyJob( [ 'pages' => $pages, 'event' => $event ] ) );
+		if ( !$pages ) {
+			return;
+		}
+		// Queued with the change itself (committed with it; the same pages still queued are one job).
+		$this->jobs->push( new NotifyJob( [ 'pages' => $pages, 'event' => $event ] ) );
+		if ( !$this->runScheduled ) {
+			// Then run right after the response is sent, rather than whenever the wiki's job rate next runs
+			// a job (api.php runs none, $wgJobRunRate may be 0): the editor never waits, rolesearch hears at once.
+			// A run that does not happen leaves the job queued for the wiki's own job runner.
+			$this->runScheduled = true;
+			DeferredUpdates::addUpdate( new TransactionRoundDefiningUpdate( static function () {
+				MediaWikiServices::getInstance()->getJobRunner()->run( [
+					'type' => 'roleSearchNotify', 'maxJobs' => 50, 'maxTime' => 30,
+				] );
+			}, __METHOD__ ), DeferredUpdates::POSTSEND );
 		}
 	}
 }
