@@ -5,8 +5,10 @@ periodic sync, with no command run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -108,10 +110,25 @@ def ext_wiki(tmp_path_factory):
         mediawiki.serve(w)
     finally:
         os.environ.pop("PHP_CLI_SERVER_WORKERS") if old is None else os.environ.update(PHP_CLI_SERVER_WORKERS=old)
+    workers = _children(w.server.pid)
     try:
         yield w
     finally:
         w.stop()
+        for pid in workers:  # php -S leaves its workers running when the parent is terminated
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
 
 
 def sources_file(wiki: mediawiki.Wiki, folder: Path) -> Path:
