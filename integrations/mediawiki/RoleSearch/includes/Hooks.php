@@ -248,7 +248,9 @@ class Hooks implements
 		return $text === '' ? null : Title::newFromText( $text );
 	}
 
+	/** The text as one line, list markers dropped (the passage text keeps its Markdown-like "- "), cut to $chars. */
 	private function shorten( string $text, int $chars ): string {
+		$text = preg_replace( '/^\s*(?:[-*+•]|\d+[.)])\s+/mu', '', $text ) ?? $text;
 		$text = trim( preg_replace( '/\s+/u', ' ', $text ) ?? $text );
 		return mb_strlen( $text ) > $chars ? mb_substr( $text, 0, $chars - 1 ) . '…' : $text;
 	}

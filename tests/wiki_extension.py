@@ -1,0 +1,237 @@
+"""The RoleSearch MediaWiki extension in a real MediaWiki, with rolesearch beside it: what tests/test_wiki_extension.py
+and bench/freshness.py share (the wiki's pages and settings, rolesearch served in a thread, changes made through
+the wiki's web API)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from rolesearch.api.app import create_app
+from rolesearch.ingest.pipeline import build_index
+from rolesearch.settings import Settings
+from tests import mediawiki
+from tests.conftest import ROOT, wait_for
+
+EXTENSION = ROOT / "integrations" / "mediawiki" / "RoleSearch"
+SECRET = "wiki-to-rolesearch-secret"
+QUESTION = "who owns model rollback?"
+RESTRICTED_QUESTION = "who owns the emergency rollback drill?"
+OPS_USER, OPS_PASSWORD = "Olga", "Olga-ops-password-1"
+ADMIN_PASSWORD = "Rolesearch-test-1234"  # tests/mediawiki.py's install
+
+PAGES = {
+    "MLOps Engineer": """The '''MLOps Engineer''' keeps machine learning models running in production.
+
+== Duties ==
+The MLOps engineer owns the release pipeline and the model registry.
+* Who owns model rollback: the MLOps engineer keeps every released model version and rolls back a bad release.
+* Monitoring: the MLOps engineer sets up drift monitoring and alerting for production models.
+""",
+    "Data Scientist": """A '''data scientist''' explores data and builds models for the product teams.
+
+== Duties ==
+* Experiment design: the data scientist designs experiments and picks the metrics that decide them.
+* Feature exploration: the data scientist finds the signals a model can learn from.
+""",
+    "Main Page": """Welcome to the roles wiki: who does what in machine learning.
+
+== Roles ==
+* [[MLOps Engineer]]
+* [[Data Scientist]]
+""",
+    # Only the ops group may read the Ops namespace (LocalSettings below, as Lockdown would).
+    "Ops:Rollback drill": """== Drill ==
+The Data Engineer owns the emergency rollback drill: once a quarter the data engineer restores the payments
+feature pipeline from yesterday's snapshot and times how long the rollback takes.
+""",
+}
+
+# Lockdown's rule, written as its hook would: reading the Ops namespace (3000) needs the ops group.
+LOCAL_SETTINGS = """
+$wgExtraNamespaces[3000] = 'Ops';
+$wgExtraNamespaces[3001] = 'Ops_talk';
+$wgGroupPermissions['ops']['read'] = true;
+$wgHooks['getUserPermissionsErrors'][] = static function ( $title, $user, $action, &$result ) {
+	if ( $action === 'read' && $title->getNamespace() === 3000 && !in_array( 'ops',
+		MediaWiki\\MediaWikiServices::getInstance()->getUserGroupManager()->getUserEffectiveGroups( $user ) ) ) {
+		$result = [ 'badaccess-group0' ];
+		return false;
+	}
+	return true;
+};
+$wgJobRunRate = 10;  // the notify job runs after the edit's response, not at some later request
+wfLoadExtension( 'RoleSearch', '%(extension)s/extension.json' );
+$wgDebugLogGroups['RoleSearch'] = __DIR__ . '/rolesearch.log';
+// The three settings, from a file the tests rewrite (JSON: PHP's opcache would keep a rewritten .php for seconds).
+$rs = json_decode( file_get_contents( __DIR__ . '/rolesearch-settings.json' ), true );
+$wgRoleSearchUrl = $rs['url'];
+$wgRoleSearchTimeout = $rs['timeout'];
+$wgRoleSearchSecret = $rs['secret'];
+"""
+
+
+def point_wiki_at(wiki: mediawiki.Wiki, url: str, timeout: float = 1.5, secret: str = SECRET) -> None:
+    """The extension's three settings, as an admin writes them into LocalSettings.php (read at every request)."""
+    (wiki.folder / "rolesearch-settings.json").write_text(
+        json.dumps({"url": url, "timeout": timeout, "secret": secret}), encoding="utf-8"
+    )
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def sources_file(wiki: mediawiki.Wiki, folder: Path) -> Path:
+    """rolesearch's sources: the wiki read as its readers see it (a crawl from the Main Page, the anonymous
+    view) and the restricted Ops page, with its URL in the wiki and the group that may read it."""
+    ops = folder / "ops"
+    ops.mkdir(parents=True)
+    title = "Ops:Rollback drill"
+    (ops / "rollback-drill.md").write_text(
+        f"---\ntitle: {title}\nurl: {wiki.page_url(title)}\naccess: [ops]\n---\n"
+        + PAGES[title].replace("== Drill ==", "## Drill"),
+        encoding="utf-8",
+    )
+    path = folder / "sources.yaml"
+    path.write_text(
+        f"sources:\n  - kind: crawl\n    location: {wiki.page_url('Main Page')}\n    rate: 0\n"
+        f"  - kind: folder\n    location: {ops}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Server:
+    """rolesearch under a real uvicorn in a thread of this process, on a free loopback port; stop() ends it."""
+
+    def __init__(self, settings: Settings, embedder):
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(settings, embedder=embedder), log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started or not self.thread.is_alive(), 60, "uvicorn to start")
+        assert self.server.started, "uvicorn did not start"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+def build(settings: Settings, embedder) -> None:
+    """The first build, in a thread of its own: the crawl runs an asyncio loop, and Playwright's sync API
+    keeps one running in this thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(
+            build_index, None, settings.index_dir, embedder, sources=settings.sources(), access=settings.access_map()
+        ).result()
+
+
+def serve_settings(index: Path, sources: Path, **extra) -> Settings:
+    return Settings(
+        index_dir=index,
+        sources_file=sources,
+        auth="proxy",
+        trusted_proxies="127.0.0.1",
+        proxy_secret=SECRET,
+        access_log=False,
+        reload_interval=0.5,
+        **extra,
+    )
+
+
+def rolesearch_index(server: Server) -> Path:
+    return server.server.config.app.state.service.settings.index_dir
+
+
+class WikiEditor:
+    """Changes made the way a wiki user makes them, through the wiki's web API (api.php) as Admin: no
+    maintenance script, no command; the wiki runs its own jobs after each request."""
+
+    def __init__(self, wiki: mediawiki.Wiki):
+        self.api = f"{wiki.url}/api.php"
+        self.http = httpx.Client(timeout=60)
+        token = self._get(meta="tokens", type="login")["query"]["tokens"]["logintoken"]
+        r = self._post(
+            action="clientlogin", username="Admin", password=ADMIN_PASSWORD, logintoken=token, loginreturnurl=wiki.url
+        )
+        assert r["clientlogin"]["status"] == "PASS", r
+        self.csrf = self._get(meta="tokens")["query"]["tokens"]["csrftoken"]
+
+    def _get(self, **params) -> dict:
+        return self.http.get(self.api, params={"action": "query", "format": "json", **params}).json()
+
+    def _post(self, **data) -> dict:
+        body = self.http.post(self.api, data={"format": "json", **data}).json()
+        assert "error" not in body, body
+        return body
+
+    def edit(self, title: str, text: str) -> None:
+        self._post(action="edit", title=title, text=text, summary="test", token=self.csrf)
+
+    def append(self, title: str, text: str) -> None:
+        self._post(action="edit", title=title, appendtext=text, summary="test", token=self.csrf)
+
+    def move(self, old: str, new: str) -> None:
+        self._post(action="move", **{"from": old}, to=new, reason="test", token=self.csrf)
+
+    def delete(self, title: str) -> None:
+        self._post(action="delete", title=title, reason="test", token=self.csrf)
+
+
+def hit_url(server: Server, words: str) -> str | None:
+    """The URL of the first hit holding these words (an anonymous search: public pages only), else None."""
+    hits = httpx.get(server.url + "/search", params={"q": words, "k": 5}, timeout=30).json()["hits"]
+    return next((h["url"].split("#")[0] for h in hits if words in h["text"]), None)
+
+
+@contextlib.contextmanager
+def running_wiki(folder: Path) -> Iterator[mediawiki.Wiki]:
+    """A MediaWiki with the extension loaded, the pages above and an ops user; served, always stopped."""
+    w = mediawiki.install(folder)
+    with w.conf.open("a", encoding="utf-8") as f:
+        f.write(LOCAL_SETTINGS % {"extension": EXTENSION})
+    point_wiki_at(w, "")
+    for title, text in PAGES.items():
+        w.edit(title, text, "create")
+    w.run("createAndPromote.php", "--custom-groups=ops", OPS_USER, OPS_PASSWORD)
+    w.run_jobs()
+    old = os.environ.get("PHP_CLI_SERVER_WORKERS")
+    # Several PHP workers: the wiki answers the crawl of a sync while one of its own requests is still running.
+    os.environ["PHP_CLI_SERVER_WORKERS"] = "4"
+    try:
+        mediawiki.serve(w)
+    finally:
+        os.environ.pop("PHP_CLI_SERVER_WORKERS") if old is None else os.environ.update(PHP_CLI_SERVER_WORKERS=old)
+    workers = _children(w.server.pid)
+    try:
+        yield w
+    finally:
+        w.stop()
+        for pid in workers:  # php -S leaves its workers running when the parent is terminated
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
