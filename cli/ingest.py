@@ -67,6 +67,10 @@ def ingest(
     typer.echo(f"passages: {p['total']} ({p['embedded']} embedded, {p['reused']} reused) in {d['seconds']:.1f}s")
     for r in d["renamed"]:
         typer.echo(f"renamed {r['from']} -> {r['to']}")
+    for src in d["sources"]:  # e.g. "mediawiki https://wiki/api.php: changes sync, 2 requests, 0 fetched"
+        counts = [f"{v} {k.replace('_', ' ')}" for k, v in src.items() if k not in ("kind", "location", "mode")]
+        mode = f"{src['mode']} sync, " if "mode" in src else ""
+        typer.echo(f"{src['kind']} {src['location']}: {mode}{', '.join(counts)}")
     for s_ in d["skipped"]:
         typer.secho(f"skipped {s_['path']}: {s_['reason']}", fg=typer.colors.YELLOW, err=True)
     typer.echo(f"published version {d['version']}")

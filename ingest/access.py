@@ -7,6 +7,8 @@
       groups: [hr, managers]
     - path: "private/**"              # glob on the path under the source (the id's origin)
       groups: [staff]
+    - namespace: "Secret"             # glob on the wiki namespace (MediaWiki API source; "Main" for the main one)
+      groups: [security]
 
 An article with no groups is public; groups name who may read it (any one of them suffices). Groups the
 article has already (front matter `access`, or a source that knows its page permissions) are kept as they are.
@@ -23,7 +25,7 @@ import yaml
 
 from rolesearch.ingest.articles import Article
 
-FIELDS = ("title", "url", "path")
+FIELDS = ("title", "url", "path", "namespace")
 
 
 class AccessMapError(ValueError):
@@ -38,6 +40,7 @@ class AccessRule:
     title: str | None = None
     url: str | None = None
     path: str | None = None
+    namespace: str | None = None
 
     def matches(self, article: Article) -> bool:
         """Whether every pattern of the rule matches the article (a missing URL matches no url pattern)."""
@@ -46,6 +49,9 @@ class AccessRule:
         if self.url is not None and not (article.url and fnmatchcase(article.url, self.url)):
             return False
         if self.path is not None and not fnmatchcase(article.path, self.path):
+            return False
+        if self.namespace is not None and not (article.namespace is not None and
+                                               fnmatchcase(article.namespace.casefold(), self.namespace.casefold())):
             return False
         return True
 
@@ -68,7 +74,8 @@ class AccessMap:
         if data is None:
             return cls()
         if not isinstance(data, list):
-            raise AccessMapError(f"access map {path} must be a list of rules (- title/url/path: pattern, groups: [...])")
+            raise AccessMapError(f"access map {path} must be a list of rules "
+                                 "(- title/url/path/namespace: pattern, groups: [...])")
         return cls(tuple(_rule(r, i, path) for i, r in enumerate(data, start=1)))
 
     def __call__(self, article: Article) -> tuple[str, ...]:

@@ -42,6 +42,8 @@ class Article:
     meta: dict = field(default_factory=dict, compare=False)
     # Where the page sits in its wiki (Confluence breadcrumbs): the start of every passage's section path.
     section_prefix: tuple[str, ...] = ()
+    # The wiki namespace of the page ("Main", "Help", a Lockdown-protected one), for access-map `namespace:` rules.
+    namespace: str | None = None
 
 
 def list_article_files(corpus_dir: Path) -> list[Path]:

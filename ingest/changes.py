@@ -59,6 +59,9 @@ class Changes:
     reused: np.ndarray  # each passage's row in the previous version, -1 for a chunked one
     passages: dict[str, int]  # passages of each indexed article, in row order
     status: dict[str, list[str]]  # ids "added", "changed", "unchanged"
+    # For each chunked passage, the previous row whose vectors it takes because its page was moved (same
+    # section and text under a new title: Article.meta["moved_from"]), else -1.
+    moved: np.ndarray | None = None
 
     def removed(self, old_articles: dict) -> list[str]:
         """Published articles no longer indexed: gone from the sources, or now skipped."""
@@ -68,8 +71,11 @@ class Changes:
         """Added articles whose bytes equal a removed one's: a rename (their passages' vectors are all reused)."""
         removed_by_hash = {old_articles[a]["hash"]: a for a in removed}
         by_id = {a.id: a for a in self.items}
-        return [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
-                for a in self.status["added"] if by_id[a].content_hash in removed_by_hash]
+        pairs = [{"from": removed_by_hash[by_id[a].content_hash], "to": a}
+                 for a in self.status["added"] if by_id[a].content_hash in removed_by_hash]
+        moved = [{"from": _moved_from(by_id[a]), "to": a} for a in self.status["added"]
+                 if _moved_from(by_id[a]) in removed and by_id[a].content_hash not in removed_by_hash]
+        return pairs + moved
 
 
 def baseline(index_dir: Path, embedder: Encoder, params: ChunkingParams, full: bool) -> Baseline:
@@ -80,11 +86,13 @@ def baseline(index_dir: Path, embedder: Encoder, params: ChunkingParams, full: b
     return Baseline(previous, reason, articles, article_rows(previous) if previous else {})
 
 
-def read_articles(sources: list[Source], access: AccessHook | None, base: Baseline) -> Read:
-    """Every article of the sources, the pages skipped, and the ids whose groups come from access."""
+def read_articles(sources: list[Source], access: AccessHook | None, base: Baseline,
+                  notified: frozenset[int] = frozenset()) -> Read:
+    """Every article of the sources, the pages skipped, and the ids whose groups come from access (notified:
+    page ids a wiki pushed, see BuildOptions.notified_pages)."""
     # Files whose bytes did not change are only hashed, not parsed (their passages are reused whole).
     known = {a: e for a, e in base.articles.items() if a in base.rows and "own_access" in e} if base.previous else None
-    return read_sources(sources, access, known)
+    return read_sources(sources, access, known, notified)
 
 
 def chunk_changed(read: Read, base: Baseline, params: ChunkingParams, embedder: Encoder, workers: int) -> Changes:
@@ -98,6 +106,7 @@ def chunk_changed(read: Read, base: Baseline, params: ChunkingParams, embedder: 
                          embedder.max_tokens) if to_chunk else None
     results = iter(chunk_articles(to_chunk, params, limits, workers))
     chunked: list[Passage] = []
+    moved: list[int] = []
     reused_rows: list[np.ndarray] = []
     per_article: dict[str, int] = {}
     status: dict[str, list[str]] = {"added": [], "changed": [], "unchanged": []}
@@ -115,11 +124,27 @@ def chunk_changed(read: Read, base: Baseline, params: ChunkingParams, embedder: 
                 continue
             rows = np.full(len(chunks), -1, dtype=np.int64)
             chunked += chunks
+            moved += _moved_rows(item, chunks, base)
         status[base.status(item)].append(item.id)
         per_article[item.id] = len(rows)
         reused_rows.append(rows)
     reused = np.concatenate(reused_rows) if reused_rows else np.zeros(0, dtype=np.int64)
-    return Changes(items, skipped, mapped, chunked, reused, per_article, status)
+    return Changes(items, skipped, mapped, chunked, reused, per_article, status, np.array(moved, dtype=np.int64))
+
+
+def _moved_from(item: Article | Unchanged) -> str | None:
+    return getattr(item, "meta", {}).get("moved_from")
+
+
+def _moved_rows(item: Article | Unchanged, chunks: list[Passage], base: Baseline) -> list[int]:
+    """The previous rows of a moved page's passages, matched by section and text (-1 where none matches):
+    the page is the same, only its title changed, so its vectors are kept rather than embedded again."""
+    old = _moved_from(item)
+    if old is None or old not in base.rows or base.previous is None:
+        return [-1] * len(chunks)
+    first, count = base.rows[old]
+    rows = {(p.section, p.text): first + i for i, p in enumerate(base.previous.passages[first:first + count])}
+    return [rows.get((p.section, p.text), -1) for p in chunks]
 
 
 def _previous(index_dir: Path, embedder: Encoder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:

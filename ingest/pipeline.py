@@ -25,6 +25,7 @@ from rolesearch.ingest.changes import Baseline, Changes, baseline, chunk_changed
 from rolesearch.ingest.chunking import ChunkingParams
 from rolesearch.ingest.roles import with_roles
 from rolesearch.ingest.rows import PassageRows, RowPlan, fill_missing, gather, plan_rows, sequential
+from rolesearch.ingest.sources import source_stats, sources_published
 from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
 from rolesearch.ingest.sources.folder import FolderSource
 from rolesearch.store.ann import AnnParams
@@ -58,6 +59,7 @@ class BuildSummary:
     skipped: list[dict] = field(default_factory=list)
     renamed: list[dict] = field(default_factory=list)
     sentences: dict = field(default_factory=dict)  # sentence vectors: {embedded, total}
+    sources: list[dict] = field(default_factory=list)  # what each source that counts did: {kind, location, requests, ...}
     published: bool = True  # False: nothing changed, and (BuildOptions.keep_unchanged) nothing was published
 
     def to_dict(self) -> dict:
@@ -80,7 +82,8 @@ class BuildOptions:
     on_progress: ProgressFn | None = None
     on_phase: PhaseFn | None = None
     stages: dict | None = None  # receives each step's seconds
-    # Page ids a wiki pushed (POST /admin/notify): a wiki API source fetches them beside its own change list.
+    # Page ids a wiki pushed as changed (POST /admin/notify): a source that syncs a live wiki fetches these
+    # pages' current state besides its change feed; an id that no longer exists is removed.
     notified_pages: frozenset[int] = frozenset()
     # A build that changes nothing publishes nothing (the background sync: no new version every few seconds).
     keep_unchanged: bool = False
@@ -152,7 +155,7 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         phase("reading")
         base = baseline(index_dir, embedder, options.chunking, options.full)
         clock.lap("load_previous")
-        read = read_articles(sources, options.access, base)
+        read = read_articles(sources, options.access, base, options.notified_pages)
         clock.lap("read_sources")
         changes = chunk_changed(read, base, options.chunking, embedder, options.chunk_workers)
         clock.lap("chunking")
@@ -161,12 +164,14 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         removed = changes.removed(base.articles)
         renamed = changes.renamed(removed, base.articles)
         if options.keep_unchanged and _nothing_changed(changes, base, config):
-            return _summary(base.previous.manifest.version, changes, removed, renamed, None, base, t0)
+            # The published version is what the sources hold now: a wiki source's sync state may move on.
+            sources_published(sources)
+            return replace(_summary(base.previous.manifest.version, changes, removed, renamed, None, base, t0),
+                           sources=source_stats(sources))
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
-            vectors = _fill_vectors(draft, passages, changes.reused, base.previous, embedder, index_dir, options,
-                                    clock)
+            vectors = _fill_vectors(draft, passages, changes, base.previous, embedder, index_dir, options, clock)
             phase("writing")
             lexical = _lexical(passages, changes.reused, base.previous)
             clock.lap("lexical")
@@ -175,8 +180,10 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
             clock.lap("write_version")
         phase("publishing")
         publish(index_dir, manifest.version)  # looked up at call time: crash tests wrap it
+        sources_published(sources)  # a wiki source's sync state moves forward only now
         clock.lap("publish")
-    return _summary(manifest.version, changes, removed, renamed, vectors, base, t0)
+    return replace(_summary(manifest.version, changes, removed, renamed, vectors, base, t0),
+                   sources=source_stats(sources))
 
 
 def _nothing_changed(changes: Changes, base: Baseline, config: RoleConfig) -> bool:
@@ -201,11 +208,11 @@ def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
     return with_roles(list(PassageRows(table, changes.reused, changes.chunked)), config), None
 
 
-def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], reused: np.ndarray, previous: IndexFiles | None,
+def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], changes: Changes, previous: IndexFiles | None,
                   embedder: Encoder, index_dir: Path, options: BuildOptions, clock: _Stages) -> _Vectors:
     """The draft's passage and sentence vectors, written in place: rows the previous version has are
-    copied, the others come from the embedding cache or the encoder."""
-    rows = plan_rows(passages, reused, previous)
+    copied (a moved page's too), the others come from the embedding cache or the encoder."""
+    rows = plan_rows(passages, changes.reused, previous, changes.moved)
     clock.lap("plan_rows")
     embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
     sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
@@ -273,7 +280,7 @@ def _manifest_articles(items: list, old_articles: dict, per_article: dict[str, i
             "path": a.path, "hash": a.content_hash, "title": a.title, "url": a.url, "publisher": a.publisher,
             "date": a.date, "tags": list(a.tags), "access": list(a.access), "source": a.source, "passages": n,
             "own_access": [] if aid in mapped else list(a.access),
-        }
+        } | ({"namespace": a.namespace} if a.namespace is not None else {})
     return out
 
 

@@ -102,14 +102,18 @@ def _article_ids(passages: Sequence[Passage]) -> Sequence[str]:
     return ids if ids is not None else [p.article_id for p in passages]
 
 
-def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None) -> RowPlan:
-    """The sources of every passage and sentence row (reused: each passage's previous row, -1 if chunked)."""
+def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None,
+              moved: np.ndarray | None = None) -> RowPlan:
+    """The sources of every passage and sentence row (reused: each passage's previous row, -1 if chunked;
+    moved: for each chunked passage, in order, a previous row whose vectors it takes, -1 for none)."""
     src = np.array(reused, dtype=np.int64, copy=True)
     prev_starts = prev_numbers = None
     if previous is not None:
         todo = np.flatnonzero(src < 0)
         if len(todo):  # a chunked passage the previous version has under the same hash: same text, same vectors
             src[todo] = _rows_of_hashes(previous.passages, [passages[i].hash for i in todo])
+            if moved is not None and len(moved) == len(todo):  # a moved page: its old title's vectors
+                src[todo] = np.where(src[todo] >= 0, src[todo], moved)
         if previous.sentence_embeddings is not None:
             prev_starts, prev_numbers = previous_sentences(previous)
     has = (src >= 0) if prev_starts is not None else np.zeros(len(passages), dtype=bool)

@@ -139,3 +139,20 @@ def client(small_index, embedder):
     app = create_app(Settings(index_dir=small_index), embedder=embedder)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def real_wiki(tmp_path_factory):
+    """Debian's MediaWiki (tests/mediawiki.py) installed, filled with mediawiki.PAGES and served once per session;
+    always stopped. Tests that change its pages put them back (or delete what they added) when done."""
+    from tests import mediawiki
+
+    w = mediawiki.install(tmp_path_factory.mktemp("mediawiki"))
+    for title, text in mediawiki.PAGES.items():
+        w.edit(title, text, "create")
+    w.run_jobs()
+    mediawiki.serve(w)
+    try:
+        yield w
+    finally:
+        w.stop()

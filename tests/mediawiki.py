@@ -29,6 +29,51 @@ chdir($_SERVER['DOCUMENT_ROOT']);
 require $_SERVER['SCRIPT_FILENAME'];
 """
 
+# The pages every real-wiki test starts from (tests/conftest.py `real_wiki`): headings, lists, a table, a
+# template, a ref, a redirect.
+PAGES = {
+    "Template:Role box": '{| class="infobox"\n! Role !! {{{role}}}\n|}\n',
+    "MLOps Engineer": """{{Role box|role=MLOps Engineer}}
+The '''MLOps Engineer''' keeps machine learning models running in production.<ref>Internal role survey, 2025.</ref>
+
+== Duties ==
+The MLOps engineer owns the release pipeline and the [[Model registry|model registry]].
+* Model versioning and rollback: keeps every released model version and rolls back a bad release.
+* Monitoring: sets up drift monitoring and alerting for production models.
+** Alerts go to the on-call rota.
+
+== Tools ==
+{| class="wikitable"
+! Tool !! Used for
+|-
+| MLflow || the model registry
+|-
+| Prometheus || serving metrics
+|}
+
+=== Further reading ===
+See [[Data Scientist|data scientists]] for the modelling side.
+[[Category:Roles]]
+""",
+    "Data Scientist": """A '''data scientist''' explores data and builds models for the product teams.
+
+== Duties ==
+* Experiment design: the data scientist designs experiments and picks the metrics that decide them.
+* Feature exploration: finds the signals a model can learn from, with the data engineers.
+
+== Career ==
+Most data scientists come from statistics, physics or economics, and many move into ML engineering later.
+""",
+    "MLOps": "#REDIRECT [[MLOps Engineer]]",
+    "Main Page": """Welcome to the roles wiki: who does what in machine learning.
+
+== Roles ==
+* [[MLOps Engineer]]
+* [[Data Scientist]]
+* [[MLOps]] (a redirect)
+""",
+}
+
 # What a public wiki's robots.txt forbids: special pages and every index.php?action=... URL.
 ROBOTS = "User-agent: *\nDisallow: /index.php?\nDisallow: /index.php/Special:\n"
 
@@ -61,6 +106,36 @@ class Wiki:
         """Run the job queue (maintenance/runJobs.php), as a live wiki does between requests: link updates
         touch pages, and would otherwise change their Last-Modified at the first views."""
         self.run("runJobs.php", "--quiet")
+
+    def delete(self, title: str) -> None:
+        """Delete a page (maintenance/deleteBatch.php)."""
+        self.run("deleteBatch.php", "-u", "Admin", "-r", "test", stdin=f"{title}\n")
+
+    def move(self, old: str, new: str) -> None:
+        """Move a page, leaving a redirect behind (maintenance/moveBatch.php)."""
+        self.run("moveBatch.php", "-u", "Admin", "-r", "test", stdin=f"{old}|{new}\n")
+
+    def undelete(self, title: str) -> None:
+        """Restore a deleted page (maintenance/undelete.php)."""
+        self.run("undelete.php", "-u", "Admin", title)
+
+    def bot_password(self, user: str, app: str, password: str, grants: str = "basic") -> str:
+        """A bot password for user (maintenance/createBotPassword.php); its login name, user@app."""
+        self.run("createBotPassword.php", "--appid", app, "--grants", grants, user, password)
+        return f"{user}@{app}"
+
+    def api(self, **params) -> dict:
+        """One anonymous API query (JSON)."""
+        import json
+        from urllib.parse import urlencode
+
+        query = urlencode({"action": "query", "format": "json", "formatversion": "2", **params})
+        with urllib.request.urlopen(f"{self.url}/api.php?{query}", timeout=30) as r:
+            return json.loads(r.read())
+
+    def page_id(self, title: str) -> int | None:
+        pages = self.api(titles=title)["query"]["pages"]
+        return None if pages[0].get("missing") else pages[0]["pageid"]
 
     def export(self, dest: Path) -> Path:
         """The current revision of every page (maintenance/dumpBackup.php --current)."""
@@ -109,7 +184,9 @@ def install(folder: Path) -> Wiki:
 def serve(wiki: Wiki) -> None:
     """Start PHP's built-in server on the wiki's loopback port and wait until it answers."""
     host_port = wiki.url.removeprefix("http://")
-    wiki.server = subprocess.Popen([PHP, "-S", host_port, "-t", str(MEDIAWIKI), str(wiki.folder / "router.php")],
+    # opcache re-reads a changed LocalSettings.php at once (not up to 2 s later): tests change it and expect that.
+    wiki.server = subprocess.Popen([PHP, "-d", "opcache.revalidate_freq=0", "-S", host_port, "-t", str(MEDIAWIKI),
+                                    str(wiki.folder / "router.php")],
                                    cwd=wiki.folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:

@@ -19,63 +19,14 @@ from tests.conftest import DATA
 
 pytestmark = [pytest.mark.wiki, pytest.mark.slow]
 
-PAGES = {
-    "Template:Role box": '{| class="infobox"\n! Role !! {{{role}}}\n|}\n',
-    "MLOps Engineer": """{{Role box|role=MLOps Engineer}}
-The '''MLOps Engineer''' keeps machine learning models running in production.<ref>Internal role survey, 2025.</ref>
-
-== Duties ==
-The MLOps engineer owns the release pipeline and the [[Model registry|model registry]].
-* Model versioning and rollback: keeps every released model version and rolls back a bad release.
-* Monitoring: sets up drift monitoring and alerting for production models.
-** Alerts go to the on-call rota.
-
-== Tools ==
-{| class="wikitable"
-! Tool !! Used for
-|-
-| MLflow || the model registry
-|-
-| Prometheus || serving metrics
-|}
-
-=== Further reading ===
-See [[Data Scientist|data scientists]] for the modelling side.
-[[Category:Roles]]
-""",
-    "Data Scientist": """A '''data scientist''' explores data and builds models for the product teams.
-
-== Duties ==
-* Experiment design: the data scientist designs experiments and picks the metrics that decide them.
-* Feature exploration: finds the signals a model can learn from, with the data engineers.
-
-== Career ==
-Most data scientists come from statistics, physics or economics, and many move into ML engineering later.
-""",
-    "MLOps": "#REDIRECT [[MLOps Engineer]]",
-    "Main Page": """Welcome to the roles wiki: who does what in machine learning.
-
-== Roles ==
-* [[MLOps Engineer]]
-* [[Data Scientist]]
-* [[MLOps]] (a redirect)
-""",
-}
+PAGES = mediawiki.PAGES
 LIMITS = TokenLimits(tiktoken_counter("cl100k_base"), 200)
 
 
 @pytest.fixture(scope="session")
-def wiki(tmp_path_factory):
-    """MediaWiki installed, filled and served once per session; always stopped."""
-    w = mediawiki.install(tmp_path_factory.mktemp("mediawiki"))
-    for title, text in PAGES.items():
-        w.edit(title, text, "create")
-    w.run_jobs()
-    mediawiki.serve(w)
-    try:
-        yield w
-    finally:
-        w.stop()
+def wiki(real_wiki):
+    """The session's MediaWiki (tests/conftest.py `real_wiki`), filled with mediawiki.PAGES."""
+    return real_wiki
 
 
 def _sections(article) -> list[tuple[str, ...]]:

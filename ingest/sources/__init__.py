@@ -24,6 +24,10 @@ def open_source(kind: str, location: str, state_dir: Path | None = None, **optio
 
         return FolderSource(location, **options)
     if kind == "mediawiki":
+        if is_url(location):  # a live wiki's api.php; a file path is an export
+            from rolesearch.ingest.sources.mediawiki_api import MediaWikiApiSource
+
+            return MediaWikiApiSource(location, state_dir=state_dir, **options)
         from rolesearch.ingest.sources.mediawiki import MediaWikiSource
 
         return MediaWikiSource(location, **options)
@@ -63,7 +67,7 @@ def load_sources_file(path: Path, state_dir: Path | None = None) -> list[Source]
             raise SourceError(f"sources file {path}, entry {i}: needs `kind` and `location`")
         options = {k: v for k, v in entry.items() if k not in ("kind", "location")}
         location = str(entry["location"])
-        if entry["kind"] != "crawl" and not Path(location).is_absolute():
+        if not is_url(location) and not Path(location).is_absolute():
             location = str(path.parent / location)
         try:
             sources.append(open_source(str(entry["kind"]), location, state_dir, **options))
@@ -72,8 +76,27 @@ def load_sources_file(path: Path, state_dir: Path | None = None) -> list[Source]
     return sources
 
 
-def read_sources(sources: list[Source], access: AccessHook | None = None, known: Mapping[str, dict] | None = None
-                 ) -> tuple[list[Article | Unchanged], list[dict], set[str]]:
+def is_url(location: str) -> bool:
+    """Whether a source location is an http(s) URL (not a path)."""
+    return location.startswith(("http://", "https://"))
+
+
+def sources_published(sources: list[Source]) -> None:
+    """Tell each source that can keep a sync state (published()) that the version built from its last read is
+    published, so that state moves forward; a build that fails never calls this."""
+    for source in sources:
+        published = getattr(source, "published", None)
+        if published is not None:
+            published()
+
+
+def source_stats(sources: list[Source]) -> list[dict]:
+    """What each source that counts its work (stats) did in its last read: {kind, location, ...}."""
+    return [{"kind": s.kind, "location": s.location, **s.stats} for s in sources if getattr(s, "stats", None)]
+
+
+def read_sources(sources: list[Source], access: AccessHook | None = None, known: Mapping[str, dict] | None = None,
+                 notified: frozenset[int] = frozenset()) -> tuple[list[Article | Unchanged], list[dict], set[str]]:
     """Every article of every source, the pages skipped with their reasons ({path, reason}), and the ids
     of the articles whose groups come from access (they have none of their own).
 
@@ -81,7 +104,8 @@ def read_sources(sources: list[Source], access: AccessHook | None = None, known:
     articles whose source knows none (issue 13's mapping file). known (id -> the previous manifest's
     entry: hash, own_access, title, url, ...) lets a source that can (read_changed) yield Unchanged
     for an article whose bytes did not change, without parsing it; its groups are resolved here as
-    for a parsed article, from the entry.
+    for a parsed article, from the entry. notified: page ids a wiki pushed as changed, handed to every
+    source that takes them (notify()) before it is read.
     """
     articles: list[Article | Unchanged] = []
     skipped: list[dict] = []
@@ -89,6 +113,8 @@ def read_sources(sources: list[Source], access: AccessHook | None = None, known:
     seen: dict[str, str] = {}
     hashes = {aid: e["hash"] for aid, e in (known or {}).items()}
     for source in sources:
+        if notified and hasattr(source, "notify"):
+            source.notify(notified)
         items = source.read_changed(hashes) if hashes and hasattr(source, "read_changed") else source.read()
         for item in items:
             if isinstance(item, Skipped):
@@ -116,4 +142,5 @@ def _stub(item: Unchanged, entry: dict) -> Article:
     """The article as an access hook sees it (title, URL, path), from its manifest entry; no text."""
     return Article(id=item.id, path=item.path, title=entry.get("title") or item.id, text="",
                    content_hash=item.content_hash, url=entry.get("url"), publisher=entry.get("publisher"),
-                   date=entry.get("date"), tags=tuple(entry.get("tags") or ()), source=entry.get("source") or "folder")
+                   date=entry.get("date"), tags=tuple(entry.get("tags") or ()), source=entry.get("source") or "folder",
+                   namespace=entry.get("namespace"))

@@ -57,7 +57,8 @@ def check_size(raw: bytes) -> None:
 
 def page_article(*, id: str, path: str, title: str, text: str, headings, raw: bytes, source: str,
                  url: str | None = None, date: str | None = None, access: tuple[str, ...] = (),
-                 section_prefix: tuple[str, ...] = (), meta: dict | None = None) -> Article:
+                 section_prefix: tuple[str, ...] = (), meta: dict | None = None,
+                 namespace: str | None = None) -> Article:
     """An Article from one wiki page; ArticleError when it is over the size limit or has no text.
 
     raw is what identifies the page's content (its wikitext, its HTML): its hash decides "changed".
@@ -68,5 +69,5 @@ def page_article(*, id: str, path: str, title: str, text: str, headings, raw: by
     return Article(
         id=id, path=path, title=title, text=text, content_hash=content_hash(raw), url=url, date=date,
         access=access, source=source, headings=tuple(headings) if headings is not None else None,
-        meta=meta or {}, section_prefix=section_prefix,
+        meta=meta or {}, section_prefix=section_prefix, namespace=namespace,
     )

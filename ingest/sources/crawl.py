@@ -9,6 +9,7 @@ trafilatura, so navigation and footers do not become passages, then read like an
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ _EXTRACTION = _extraction_config()
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_HOPS = 5
 _MAX_SITEMAP_BYTES = 50_000_000  # the sitemaps.org limit for one file
+_HEADER_AGENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*:\s*")  # "googlebot: noindex"
+_VALUED_DIRECTIVES = {"unavailable_after", "max-snippet", "max-image-preview", "max-video-preview"}
 
 
 @dataclass
@@ -91,7 +94,10 @@ class _Crawl:
         self.next_slot = 0.0
         self.slot_lock = asyncio.Lock()
         self.robots: Protego | None = None
-        self.stats = {"fetched": 0, "not_modified": 0, "pages": 0, "disallowed": 0}
+        # noindex: pages read but not indexed (robots meta tag or X-Robots-Tag); nofollow: pages whose links were
+        # not followed for that reason; nofollow_links: rel="nofollow" links not followed.
+        self.stats = {"fetched": 0, "not_modified": 0, "pages": 0, "disallowed": 0, "noindex": 0, "nofollow": 0,
+                      "nofollow_links": 0}
         source.stats = self.stats
 
     async def run(self) -> list[Item]:
@@ -166,11 +172,18 @@ class _Crawl:
                     continue
                 reached.add(url)
                 page, article = result
-                if follow_links:
+                # The start page the user named is followed whatever it says (Special:AllPages is nofollow).
+                named = first and url == _normal(self.source.location)
+                if follow_links and page.nofollow and not named:
+                    self.stats["nofollow"] += 1
+                elif follow_links:
                     for link in page.links:
                         if link not in seen and self._in_scope(link):
                             seen.add(link)
                             pending.append(link)
+                if article is None:  # noindex: read for its links, never indexed
+                    self.stats["noindex"] += 1
+                    continue
                 if page.url in pages:
                     continue  # another URL of a page already read (its canonical URL says so)
                 pages.add(page.url)
@@ -213,7 +226,7 @@ class _Crawl:
             break
         if r.status_code == 304 and known is not None:
             self.stats["not_modified"] += 1
-            return known, self._article(known)
+            return known, None if known.noindex else self._article(known)
         if r.status_code != 200:
             return Skipped(url, f"HTTP {r.status_code}")
         if "html" not in r.headers.get("content-type", "text/html"):
@@ -222,6 +235,8 @@ class _Crawl:
         if isinstance(page, Skipped):
             return page
         self.state.put(current, page)
+        if page.noindex:
+            return page, None
         try:
             return page, self._article(page)
         except ArticleError as exc:
@@ -234,8 +249,12 @@ class _Crawl:
         page_url = _normal(urljoin(url, canonical["href"])) if canonical else url
         if not self._same_host(page_url):
             page_url = url  # a canonical URL on another host is not this page's address here
+        noindex, nofollow = _robots_directives(soup, r.headers.get_list("x-robots-tag"))
         links = []
         for a in soup.find_all("a", href=True):
+            if "nofollow" in (a.get("rel") or []):
+                self.stats["nofollow_links"] += 1
+                continue
             link = _normal(urljoin(url, a["href"]))
             if link.startswith(("http://", "https://")) and self._same_host(link):
                 links.append(link)
@@ -252,7 +271,7 @@ class _Crawl:
             url=page_url, title=title, text=text, headings=[list(h) for h in headings],
             links=list(dict.fromkeys(links)),
             content_hash=content_hash(f"{title}\n{text}".encode("utf-8")),
-            etag=r.headers.get("etag"), last_modified=r.headers.get("last-modified"),
+            etag=r.headers.get("etag"), last_modified=r.headers.get("last-modified"), noindex=noindex, nofollow=nofollow,
         )
 
     def _article(self, page: CrawledPage):
@@ -305,6 +324,24 @@ class _Crawl:
 
 class _TooLarge(Exception):
     """A response body over the page size limit."""
+
+
+def _robots_directives(soup: BeautifulSoup, headers: list[str]) -> tuple[bool, bool]:
+    """(noindex, nofollow) from the page's robots meta tags (`robots`, or one naming this crawler) and its
+    X-Robots-Tag headers (`noindex, nofollow`, `none`, or `otherbot: noindex`, which is not for us)."""
+    directives: set[str] = set()
+    for meta in soup.find_all("meta", attrs={"name": True, "content": True}):
+        if meta["name"].strip().lower() in ("robots", "rolesearch-crawler"):
+            directives |= {d.strip().lower() for d in meta["content"].split(",")}
+    for header in headers:
+        agent = _HEADER_AGENT.match(header)
+        if agent and agent.group(1).lower() not in _VALUED_DIRECTIVES:
+            if agent.group(1).lower() != "rolesearch-crawler":
+                continue  # directives for another crawler
+            header = header[agent.end():]
+        directives |= {d.strip().lower() for d in header.split(",")}
+    none = "none" in directives
+    return none or "noindex" in directives, none or "nofollow" in directives
 
 
 def _normal(url: str) -> str:

@@ -35,6 +35,8 @@ class CrawledPage:
     content_hash: str
     etag: str | None = None
     last_modified: str | None = None
+    noindex: bool = False  # robots meta tag or X-Robots-Tag: read for its links, never indexed
+    nofollow: bool = False  # its links are not followed (unless it is the start page)
 
     def to_json(self) -> str:
         return json.dumps({k: v for k, v in self.__dict__.items() if k not in ("etag", "last_modified")})

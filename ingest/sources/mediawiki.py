@@ -85,7 +85,7 @@ class MediaWikiSource:
             return page_article(
                 id=id_slug(title.replace(" ", "_")), path=where, title=title, text=text, headings=headings,
                 raw=title.encode("utf-8") + b"\n" + raw, source=self.kind, url=page_url(base, title),
-                date=_text(revision, "timestamp"), meta={"revision": _text(revision, "id")},
+                date=_text(revision, "timestamp"), meta={"revision": _text(revision, "id")}, namespace="Main",
             )
         except ArticleError as exc:
             return Skipped(where, str(exc))

@@ -23,6 +23,7 @@ from mwparserfromhell.nodes import (
     Wikilink,
 )
 
+from rolesearch.ingest.articles import ArticleError
 from rolesearch.ingest.html import TextWriter
 
 # Tags whose content is not shown as text (refs become footnotes; the rest are media or markup).
@@ -36,9 +37,15 @@ _BEHAVIOR_SWITCH = re.compile(r"__[A-Z]+__")
 
 
 def wikitext_to_text(wikitext: str) -> tuple[str, tuple[tuple[int, int, str], ...]]:
-    """Return (text, headings) for a page's wikitext; headings are (char offset, level, text)."""
+    """Return (text, headings) for a page's wikitext; headings are (char offset, level, text).
+
+    ArticleError when the parser chokes on it (so the page is skipped with the reason, not the whole source)."""
     walker = _Walker()
-    walker.walk(mwparserfromhell.parse(wikitext).nodes)
+    try:
+        walker.walk(mwparserfromhell.parse(wikitext).nodes)
+    except (RecursionError, mwparserfromhell.parser.ParserError, ValueError) as exc:
+        raise ArticleError(f"wikitext cannot be parsed ({type(exc).__name__}: {str(exc)[:200] or 'nesting too deep'})"
+                           ) from exc
     walker.end_line()
     walker.flush_para()
     return walker.out.text(), tuple(walker.out.headings)
