@@ -197,10 +197,9 @@ def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_p
     editor = WikiEditor(ext_wiki)
     timeout = 60
     try:
-        # New pages, linked from the Main Page (the crawl reads the wiki as a reader does, by its links).
+        # New pages.
         editor.edit(first, f"The {path} quartermaster owns the zebra inventory and counts it every week.")
         editor.edit(second, f"The {path} lighthouse keeper owns the harbour lamp and trims its wick nightly.")
-        editor.append("Main Page", f"\n* [[{first}]]\n* [[{second}]]\n")
         wait_for(
             lambda: hit_url(server, f"{path} quartermaster owns the zebra inventory") == ext_wiki.page_url(first),
             timeout,

@@ -97,23 +97,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+BOT_APP, BOT_PASSWORD_ENV = "rolesearch", "ROLESEARCH_TEST_WIKI_BOT_PASSWORD"
+BOT_PASSWORD = "rolesearchbotpassword0123456789ab"  # createBotPassword.php wants 32 characters
+
+
 def sources_file(wiki: mediawiki.Wiki, folder: Path) -> Path:
-    """rolesearch's sources: the wiki read as its readers see it (a crawl from the Main Page, the anonymous
-    view) and the restricted Ops page, with its URL in the wiki and the group that may read it."""
-    ops = folder / "ops"
-    ops.mkdir(parents=True)
-    title = "Ops:Rollback drill"
-    (ops / "rollback-drill.md").write_text(
-        f"---\ntitle: {title}\nurl: {wiki.page_url(title)}\naccess: [ops]\n---\n"
-        + PAGES[title].replace("== Drill ==", "## Drill"),
-        encoding="utf-8",
-    )
+    """rolesearch's sources: the wiki's main and Ops namespaces through its Action API, read as the ops user's bot
+    password (the Ops pages need the ops group); beside it, the access map giving Ops pages to that group."""
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sources.yaml"
     path.write_text(
-        f"sources:\n  - kind: crawl\n    location: {wiki.page_url('Main Page')}\n    rate: 0\n"
-        f"  - kind: folder\n    location: {ops}\n",
+        f"sources:\n  - kind: mediawiki\n    location: {wiki.url}/api.php\n    namespaces: [main, Ops]\n"
+        f"    user: {OPS_USER}@{BOT_APP}\n    password_env: {BOT_PASSWORD_ENV}\n    rate: 0\n",
         encoding="utf-8",
     )
+    (folder / "access.yaml").write_text('- namespace: "Ops"\n  groups: [ops]\n', encoding="utf-8")
     return path
 
 
@@ -155,6 +153,7 @@ def serve_settings(index: Path, sources: Path, **extra) -> Settings:
     return Settings(
         index_dir=index,
         sources_file=sources,
+        access_map_file=sources.parent / "access.yaml",
         auth="proxy",
         trusted_proxies="127.0.0.1",
         proxy_secret=SECRET,
@@ -219,6 +218,8 @@ def running_wiki(folder: Path) -> Iterator[mediawiki.Wiki]:
     for title, text in PAGES.items():
         w.edit(title, text, "create")
     w.run("createAndPromote.php", "--custom-groups=ops", OPS_USER, OPS_PASSWORD)
+    w.bot_password(OPS_USER, BOT_APP, BOT_PASSWORD)
+    os.environ[BOT_PASSWORD_ENV] = BOT_PASSWORD  # the sources file names the variable, as a deployment would
     w.run_jobs()
     old = os.environ.get("PHP_CLI_SERVER_WORKERS")
     # Several PHP workers: the wiki answers the crawl of a sync while one of its own requests is still running.
