@@ -28,25 +28,12 @@ RESTRICTED_QUESTION = "who owns the emergency rollback drill?"
 OPS_USER, OPS_PASSWORD = "Olga", "Olga-ops-password-1"
 ADMIN_PASSWORD = "Rolesearch-test-1234"  # tests/mediawiki.py's install
 
+# The pages this module adds to the wiki (beside tests/mediawiki.py's PAGES), and deletes when done. The question
+# is in "Model rollback" word for word, so the wiki's own search finds a page for it too.
 PAGES = {
-    "MLOps Engineer": """The '''MLOps Engineer''' keeps machine learning models running in production.
-
-== Duties ==
-The MLOps engineer owns the release pipeline and the model registry.
+    "Model rollback": """== Who owns it ==
 * Who owns model rollback: the MLOps engineer keeps every released model version and rolls back a bad release.
-* Monitoring: the MLOps engineer sets up drift monitoring and alerting for production models.
-""",
-    "Data Scientist": """A '''data scientist''' explores data and builds models for the product teams.
-
-== Duties ==
-* Experiment design: the data scientist designs experiments and picks the metrics that decide them.
-* Feature exploration: the data scientist finds the signals a model can learn from.
-""",
-    "Main Page": """Welcome to the roles wiki: who does what in machine learning.
-
-== Roles ==
-* [[MLOps Engineer]]
-* [[Data Scientist]]
+* The data scientist is told when a model is rolled back, and checks the metrics again.
 """,
     # Only the ops group may read the Ops namespace (LocalSettings below, as Lockdown would).
     "Ops:Rollback drill": """== Drill ==
@@ -54,14 +41,15 @@ The Data Engineer owns the emergency rollback drill: once a quarter the data eng
 feature pipeline from yesterday's snapshot and times how long the rollback takes.
 """,
 }
+OPS_NS = 3010  # not 3000: tests/test_mediawiki_sync.py gives that one to its Secret namespace
 
-# Lockdown's rule, written as its hook would: reading the Ops namespace (3000) needs the ops group.
+# Lockdown's rule, written as its hook would: reading the Ops namespace needs the ops group.
 LOCAL_SETTINGS = """
-$wgExtraNamespaces[3000] = 'Ops';
-$wgExtraNamespaces[3001] = 'Ops_talk';
+$wgExtraNamespaces[%(ns)d] = 'Ops';
+$wgExtraNamespaces[%(ns)d + 1] = 'Ops_talk';
 $wgGroupPermissions['ops']['read'] = true;
 $wgHooks['getUserPermissionsErrors'][] = static function ( $title, $user, $action, &$result ) {
-	if ( $action === 'read' && $title->getNamespace() === 3000 && !in_array( 'ops',
+	if ( $action === 'read' && $title->getNamespace() === %(ns)d && !in_array( 'ops',
 		MediaWiki\\MediaWikiServices::getInstance()->getUserGroupManager()->getUserEffectiveGroups( $user ) ) ) {
 		$result = [ 'badaccess-group0' ];
 		return false;
@@ -209,20 +197,44 @@ def hit_url(server: Server, words: str) -> str | None:
 
 
 @contextlib.contextmanager
-def running_wiki(folder: Path) -> Iterator[mediawiki.Wiki]:
-    """A MediaWiki with the extension loaded, the pages above and an ops user; served, always stopped."""
-    w = mediawiki.install(folder)
-    with w.conf.open("a", encoding="utf-8") as f:
-        f.write(LOCAL_SETTINGS % {"extension": EXTENSION})
+def with_extension(w: mediawiki.Wiki) -> Iterator[mediawiki.Wiki]:
+    """The running wiki w with the extension loaded (pointed nowhere), the Ops namespace, the pages above and an ops
+    user with a bot password; on exit its LocalSettings.php is put back and the pages are deleted."""
+    original = w.conf.read_text(encoding="utf-8")
     point_wiki_at(w, "")
-    for title, text in PAGES.items():
+    with w.conf.open("a", encoding="utf-8") as f:
+        f.write(LOCAL_SETTINGS % {"extension": EXTENSION, "ns": OPS_NS})
+    try:
+        for title, text in PAGES.items():
+            w.edit(title, text, "create")
+        if "missing" in w.api(list="users", ususers=OPS_USER)["query"]["users"][0]:
+            w.run("createAndPromote.php", "--custom-groups=ops", OPS_USER, OPS_PASSWORD)
+            w.bot_password(OPS_USER, BOT_APP, BOT_PASSWORD)
+        os.environ[BOT_PASSWORD_ENV] = BOT_PASSWORD  # the sources file names the variable, as a deployment would
+        w.run_jobs()
+        yield w
+    finally:
+        point_wiki_at(w, "")
+        delete_pages(w, PAGES)
+        w.conf.write_text(original, encoding="utf-8")
+
+
+def delete_pages(w: mediawiki.Wiki, titles) -> None:
+    """Delete those of these pages that exist (maintenance/deleteBatch.php)."""
+    for title in titles:
+        if w.page_id(title) is not None:
+            w.delete(title)
+
+
+@contextlib.contextmanager
+def running_wiki(folder: Path) -> Iterator[mediawiki.Wiki]:
+    """A wiki of its own (bench/freshness.py): installed, filled with tests/mediawiki.py's pages, served with
+    several PHP workers, the extension added; always stopped."""
+    w = mediawiki.install(folder)
+    for title, text in mediawiki.PAGES.items():
         w.edit(title, text, "create")
-    w.run("createAndPromote.php", "--custom-groups=ops", OPS_USER, OPS_PASSWORD)
-    w.bot_password(OPS_USER, BOT_APP, BOT_PASSWORD)
-    os.environ[BOT_PASSWORD_ENV] = BOT_PASSWORD  # the sources file names the variable, as a deployment would
     w.run_jobs()
     old = os.environ.get("PHP_CLI_SERVER_WORKERS")
-    # Several PHP workers: the wiki answers the crawl of a sync while one of its own requests is still running.
     os.environ["PHP_CLI_SERVER_WORKERS"] = "4"
     try:
         mediawiki.serve(w)
@@ -230,7 +242,8 @@ def running_wiki(folder: Path) -> Iterator[mediawiki.Wiki]:
         os.environ.pop("PHP_CLI_SERVER_WORKERS") if old is None else os.environ.update(PHP_CLI_SERVER_WORKERS=old)
     workers = _children(w.server.pid)
     try:
-        yield w
+        with with_extension(w):
+            yield w
     finally:
         w.stop()
         for pid in workers:  # php -S leaves its workers running when the parent is terminated
