@@ -88,7 +88,8 @@ def log_in(page, wiki: mediawiki.Wiki, user: str, password: str) -> None:
     page.fill("#wpName1", user)
     page.fill("#wpPassword1", password)
     page.click("#wpLoginAttempt")
-    page.wait_for_selector("#pt-logout, #pt-userpage")
+    page.wait_for_selector("#pt-userpage")
+    assert page.locator("#pt-userpage").inner_text().strip() == user
 
 
 def test_special_search_shows_the_answer_linking_to_the_wiki_page(ext_wiki, rolesearch, page, tmp_path):
@@ -159,8 +160,8 @@ def test_a_restricted_namespace_answers_its_group_only(ext_wiki, rolesearch, pag
     page.goto(search_page(ext_wiki, RESTRICTED_QUESTION))
     block = page.locator("#mw-rolesearch")
     block.wait_for()
-    assert "Data Engineer" in block.locator(".mw-rolesearch-role").inner_text()
-    assert block.locator('a.mw-rolesearch-hit-link[href*="Ops:Rollback_drill"]').count() == 1
+    assert block.locator('a.mw-rolesearch-hit-link[href*="Ops:Rollback_drill"]').count() == 1, block.inner_text()
+    assert "Data Engineer" in block.locator(".mw-rolesearch-role").inner_text(), block.inner_text()
     assert "from the wiki page Ops:Rollback drill" in block.inner_text()
 
 

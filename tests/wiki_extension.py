@@ -24,7 +24,7 @@ from tests.conftest import ROOT, wait_for
 EXTENSION = ROOT / "integrations" / "mediawiki" / "RoleSearch"
 SECRET = "wiki-to-rolesearch-secret"
 QUESTION = "who owns model rollback?"
-RESTRICTED_QUESTION = "who owns the emergency rollback drill?"
+RESTRICTED_QUESTION = "who owns the quarterly emergency rollback drill of the payments pipeline?"
 OPS_USER, OPS_PASSWORD = "Olga", "Olga-ops-password-1"
 ADMIN_PASSWORD = "Rolesearch-test-1234"  # tests/mediawiki.py's install
 
