@@ -5,6 +5,7 @@ periodic sync, with no command run."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -238,3 +239,57 @@ def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_p
         server.stop()
         dead.close()
         delete_pages(ext_wiki, [first, second, f"{name} lamp manual"])  # the session's wiki as it was
+
+
+def test_what_the_service_sends_reaches_the_page_as_text(ext_wiki, rolesearch, page):
+    """A service answering markup (or a javascript: link) shows it as text: the extension escapes everything."""
+    import http.server
+    import threading
+
+    evil = '<img src=x onerror="window.__xss=1">'
+    hit = {
+        "passage_id": "p1",
+        "title": f"Model rollback {evil}",
+        "section": "<b>Who</b>",
+        "text": evil,
+        "highlight": {"text": f"The answer {evil}", "start": 0, "end": 1},
+        "url": ext_wiki.page_url("Model rollback") + '#"><script>window.__xss=2</script>',
+    }
+    body = json.dumps(
+        {
+            "answer": {"answerable": True, "text": "x", "roles": [{"role": f"MLOps {evil}", "evidence": ["p1"]}]},
+            "hits": [hit, dict(hit, passage_id="p2", url="javascript:window.__xss=3")],
+        }
+    ).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    point_wiki_at(ext_wiki, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        page.goto(search_page(ext_wiki, QUESTION))
+        block = page.locator("#mw-rolesearch")
+        block.wait_for()
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__xss") is None
+        assert block.locator("img, script, b").count() == 0
+        assert evil in block.locator(".mw-rolesearch-role").inner_text()
+        assert f"The answer {evil}" in block.inner_text()
+        # The javascript: URL is no link; the wiki URL is one, its fragment escaped inside the attribute.
+        assert block.locator('a[href^="javascript:"]').count() == 0
+        assert block.locator("a.mw-rolesearch-hit-link").count() == 1
+        assert block.locator("li.mw-rolesearch-hit").count() == 2
+    finally:
+        point_wiki_at(ext_wiki, rolesearch.url)
+        server.shutdown()
+        server.server_close()
