@@ -23,7 +23,7 @@ def ingest(
     full: bool = typer.Option(False, "--full", help="Re-chunk and re-embed everything, ignoring the previous "
                               "version and the embedding cache"),
     source: Optional[list[str]] = typer.Option(None, "--source", help="KIND:LOCATION, repeatable: folder:DIR, "
-                                               "mediawiki:EXPORT.xml, confluence:SPACE.zip|DIR, crawl:URL "
+                                               "mediawiki:EXPORT.xml, mediawiki:https://WIKI/w/api.php, confluence:SPACE.zip|DIR, crawl:URL "
                                                "(default: the sources file of ROLESEARCH_SOURCES_FILE, else --corpus)"),
     access_map: Optional[Path] = typer.Option(None, "--access-map", help="YAML rules giving articles access groups "
                                               "by title, URL or path (default ROLESEARCH_ACCESS_MAP_FILE)"),

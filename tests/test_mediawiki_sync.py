@@ -6,10 +6,14 @@ a reader would (robots meta tags)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from rolesearch.ingest import pipeline
 from rolesearch.ingest.access import AccessMap, AccessRule
 from rolesearch.ingest.chunking import ChunkingParams, TokenLimits, chunk_article
 from rolesearch.ingest.pipeline import BuildOptions, build
@@ -18,6 +22,7 @@ from rolesearch.ingest.sources.base import Skipped, SourceError
 from rolesearch.ingest.sources.crawl import CrawlSource
 from rolesearch.ingest.sources.mediawiki import MediaWikiSource
 from rolesearch.ingest.sources.mediawiki_api import MediaWikiApiSource
+from rolesearch.ingest.sources.mediawiki_state import SyncState
 from rolesearch.ingest.tokens import tiktoken_counter
 from rolesearch.store.manifest import read_manifest
 from rolesearch.store.versions import load_version
@@ -44,7 +49,7 @@ GAMMA = """The '''sync gamma''' analyst writes the weekly launch report.
 == Duties ==
 * Collects launch metrics every Monday and sends the report to the product leads.
 """
-MINE = ["Sync Alpha", "Sync Beta", "Sync Delta", "Sync Gamma", "Big Page", "Hidden Page", "Nested Page", "Secret:Plans"]
+MINE = ["Sync Alpha", "Sync Beta", "Sync Delta", "Sync Gamma", "Sync Epsilon", "Sync Zeta", "Sync Eta", "Big Page", "Hidden Page", "Nested Page", "Secret:Plans"]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +72,15 @@ def _api(wiki, tmp_path, **options) -> MediaWikiApiSource:
 def _sync(source, tmp_path, embedder, **options):
     summary = build([source], tmp_path / "index", embedder, BuildOptions(**options))
     return summary, load_version(tmp_path / "index")
+
+
+def _stored(source: MediaWikiApiSource):
+    """The source's sync state on disk: (cursor, pages)."""
+    state = SyncState(source.state_dir / "mediawiki.sqlite3")
+    try:
+        return state.load(source.key)
+    finally:
+        state.close()
 
 
 def _rows(version, article_id) -> list[int]:
@@ -154,6 +168,29 @@ def test_a_sources_file_names_the_api_and_the_cli_prints_the_requests(wiki, tmp_
     assert "0 embedded" in again.output
 
 
+def test_a_pruned_change_feed_or_full_every_reconciles_against_the_page_list(wiki, tmp_path, embedder):
+    wiki.edit("Sync Epsilon", ALPHA.replace("sync alpha", "sync epsilon"))
+    wiki.edit("Sync Zeta", BETA.replace("sync beta", "sync zeta"))
+    source = _api(wiki, tmp_path)
+    _sync(source, tmp_path, embedder)
+    wiki.edit("Sync Epsilon", ALPHA.replace("sync alpha", "sync epsilon").replace("governance", "policy"))
+    wiki.delete("Sync Zeta")
+    wiki.edit("Sync Eta", GAMMA.replace("sync gamma", "sync eta"))
+    newest = wiki.api(list="recentchanges", rclimit=1)["query"]["recentchanges"][0]["rcid"]
+    with sqlite3.connect(wiki.folder / "data" / "testwiki.sqlite") as db:  # what $wgRCMaxAge's pruning does
+        db.execute("DELETE FROM recentchanges WHERE rc_id < ?", (newest,))
+    summary, v = _sync(source, tmp_path, embedder)
+    assert source.stats["mode"] == "reconcile"
+    assert (summary.articles["added"], summary.articles["changed"], summary.articles["removed"]) == (1, 1, 1)
+    assert summary.passages["embedded"] == 1 + len(_rows(v, "Sync_Eta"))  # the edited passage, the new page
+    assert "Sync_Zeta" not in v.manifest.articles
+    # full_every: every sync reconciles; a wiki that did not change costs the page list and nothing is embedded.
+    every = _api(wiki, tmp_path, full_every=0)
+    summary, v = _sync(every, tmp_path, embedder)
+    assert every.stats == {"mode": "reconcile", "requests": 2, "fetched": 0}
+    assert summary.passages["embedded"] == 0 and summary.articles["unchanged"] == len(v.manifest.articles)
+
+
 def test_export_and_api_give_the_same_passages(wiki, tmp_path, embedder):
     limits = TokenLimits(tiktoken_counter("cl100k_base"), 200)
     export = {a.id: a for a in MediaWikiSource(str(wiki.export(tmp_path / "dump.xml"))).read()
@@ -168,6 +205,24 @@ def test_export_and_api_give_the_same_passages(wiki, tmp_path, embedder):
     build([MediaWikiSource(str(tmp_path / "dump.xml"))], tmp_path / "index", embedder)
     summary = build([_api(wiki, tmp_path)], tmp_path / "index", embedder)
     assert summary.passages["embedded"] == 0 and summary.articles["unchanged"] == len(export)
+
+
+def test_render_parse_expands_templates_through_the_html_reader(wiki, tmp_path, embedder):
+    limits = TokenLimits(tiktoken_counter("cl100k_base"), 200)
+    source = _api(wiki, tmp_path, render="parse")
+    articles = {a.id: a for a in source.read() if not isinstance(a, Skipped)}
+    # A listing request, and one action=parse per page (plus siteinfo).
+    assert source.stats["requests"] == 2 + len(articles)
+    mlops = articles["MLOps_Engineer"]
+    assert "| Role | MLOps Engineer |" in mlops.text  # the template's table, which wikitext mode drops
+    assert "Internal role survey" not in mlops.text and "[edit]" not in mlops.text
+    sections = list(dict.fromkeys(p.section for p in chunk_article(mlops, ChunkingParams(), limits)))
+    assert sections == [(), ("Duties",), ("Tools",), ("Tools", "Further reading")]
+    # The next sync of an unchanged wiki renders nothing again.
+    _sync(_api(wiki, tmp_path, render="parse"), tmp_path, embedder)
+    again = _api(wiki, tmp_path, render="parse")
+    summary, _ = _sync(again, tmp_path, embedder)
+    assert again.stats == {"mode": "changes", "requests": 2, "fetched": 0} and summary.passages["embedded"] == 0
 
 
 @contextlib.contextmanager
@@ -189,7 +244,7 @@ def test_a_bot_password_reads_a_private_wiki_and_a_wrong_one_publishes_nothing(w
     with _private(wiki):
         with pytest.raises(SourceError, match="refuses anonymous reading"):
             build([_api(wiki, tmp_path)], tmp_path / "index", embedder)
-        summary, v = _sync(_api(wiki, tmp_path, user=login, password_env="WIKI_BOT_PASSWORD"), tmp_path, embedder)
+        _, v = _sync(_api(wiki, tmp_path, user=login, password_env="WIKI_BOT_PASSWORD"), tmp_path, embedder)
         assert "MLOps_Engineer" in v.manifest.articles
         published = v.manifest.version
         wrong = _api(wiki, tmp_path, user=login, password_env="WRONG_PASSWORD")
@@ -204,30 +259,54 @@ def test_a_bot_password_reads_a_private_wiki_and_a_wrong_one_publishes_nothing(w
     assert "rolesearchrolesearch" not in (tmp_path / "index" / "versions" / published / "manifest.json").read_text()
 
 
-def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_up(wiki, tmp_path, embedder):
+def test_a_wiki_that_fails_mid_sync_publishes_nothing_and_the_next_sync_catches_up(wiki, tmp_path, embedder,
+                                                                                   monkeypatch):
     proxy = WikiProxy(wiki.url)
     try:
         source = MediaWikiApiSource(f"{proxy.url}/api.php", state_dir=tmp_path / "index" / "cache", rate=0,
                                     backoff=0.01, retries=2, contact="ops@example.com")
         _sync(source, tmp_path, embedder)
-        published = read_manifest(tmp_path / "index").version
+        published, stored = read_manifest(tmp_path / "index").version, _stored(source)
         wiki.edit("Data Scientist", mediawiki.PAGES["Data Scientist"].replace("statistics", "astronomy"))
         # The page fetch answers 503 every time: the sync fails after its retries, nothing is published.
         proxy.rule = lambda target: (503, {"Retry-After": "0"}, b"busy") if "pageids=" in target else None
         with pytest.raises(SourceError, match="HTTP 503 3 times"):
             build([source], tmp_path / "index", embedder)
         assert read_manifest(tmp_path / "index").version == published
+        # A build that read the change but failed before publishing: the sync state must not move either.
+        proxy.rule = lambda target: None
+        with monkeypatch.context() as m:
+            m.setattr(pipeline, "publish", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+            with pytest.raises(OSError, match="disk full"):
+                build([source], tmp_path / "index", embedder)
+        assert read_manifest(tmp_path / "index").version == published
+        assert _stored(source) == stored
+        # A wiki too slow to answer: the request times out, is retried, and the sync fails.
+        def slow(target):
+            if "pageids=" in target:
+                time.sleep(0.6)  # then forwarded (None)
+
+        proxy.rule = slow
+        slow_source = replace(source, timeout=0.3)
+        with pytest.raises(SourceError, match="ReadTimeout after 3 attempts"):
+            build([slow_source], tmp_path / "index", embedder)
+        assert read_manifest(tmp_path / "index").version == published and _stored(source) == stored
         # An HTML error page where JSON should be: named as such.
         proxy.rule = lambda target: (200, {"Content-Type": "text/html"}, b"<html>Gateway error</html>")
         with pytest.raises(SourceError, match="is not a MediaWiki API: it answered HTTP 200 \\(text/html\\)"):
             build([source], tmp_path / "index", embedder)
-        # A 503 once, then the wiki answers: retried, and the edit is picked up from the last published state.
+        # A 503 once, then a maxlag error (the wiki's replicas lag), then the wiki answers: each retried after the
+        # Retry-After it gave, and the edit is picked up from the last published state.
         failed = []
-        proxy.rule = lambda target: None if failed else failed.append(target) or (503, {"Retry-After": "0"}, b"")
+        lagged = b'{"error": {"code": "maxlag", "info": "Waiting for a database server: 7 seconds lagged."}}'
+        answers = [(503, {"Retry-After": "0"}, b""), (200, {"Content-Type": "application/json", "Retry-After": "0"},
+                                                        lagged)]
+        proxy.rule = lambda target: failed.append(target) or answers.pop(0) if answers else None
         summary, v = _sync(source, tmp_path, embedder)
         assert summary.articles["changed"] == 1 and any("astronomy" in p.text for p in v.passages)
-        assert len(failed) == 1 and source.stats["requests"] == 4  # 3 + the retry
+        assert len(failed) == 2 and source.stats["requests"] == 5  # 3 + the 2 retries
         assert all("maxlag=5" in t for t in proxy.seen if "api.php" in t)
+        assert set(proxy.agents) == {"rolesearch/0.1.0 (ops@example.com)"}
     finally:
         proxy.stop()
         wiki.edit("Data Scientist", mediawiki.PAGES["Data Scientist"])
@@ -261,7 +340,9 @@ def test_pages_that_cannot_be_indexed_are_skipped_with_their_reason(wiki, tmp_pa
     wiki.edit("Nested Page", "{{" * 1000 + "x" + "}}" * 1000)  # MediaWiki saves it; mwparserfromhell gives up
     wiki.edit("Hidden Page", "Text an oversighter hid.")
     wiki.edit("Secret:Plans", "== Plans ==\nThe launch plan for the next model is kept here.")
-    access = AccessMap((AccessRule(("security",), namespace="Secret"),))
+    (tmp_path / "access.yaml").write_text("- namespace: secret\n  groups: [security]\n")
+    access = AccessMap.load(tmp_path / "access.yaml")
+    assert access.rules == (AccessRule(("security",), namespace="secret"),)
     # What MediaWiki answers for a revision whose text was hidden (revision deletion): no content, texthidden.
     proxy = WikiProxy(wiki.url)
     proxy.rewrite = lambda target, body: body.replace(
@@ -298,7 +379,7 @@ def test_wikitext_the_parser_chokes_on_skips_the_page(wiki, tmp_path, monkeypatc
     import mwparserfromhell
 
     def choke(text):
-        if "model card" in text:
+        if "sync alpha" in text:
             raise mwparserfromhell.parser.ParserError("tokenizer exited with a non-empty token stack")
         return parse(text)
 
@@ -310,3 +391,16 @@ def test_wikitext_the_parser_chokes_on_skips_the_page(wiki, tmp_path, monkeypatc
     assert skipped == {"Sync Alpha": "wikitext cannot be parsed (ParserError: This is a bug and should be reported. "
                                      "Info: tokenizer exited with a non-empty token stack.)"}
     assert {"MLOps_Engineer", "Data_Scientist"} <= {i.id for i in items if not isinstance(i, Skipped)}
+
+
+def test_requests_keep_to_the_rate(wiki):
+    from rolesearch.ingest.sources.mediawiki_client import WikiApi
+
+    api = WikiApi(f"{wiki.url}/api.php", rate=10)
+    try:
+        start = time.monotonic()
+        for _ in range(4):
+            api.call({"action": "query", "meta": "siteinfo"})
+        assert time.monotonic() - start >= 0.3 and api.requests == 4  # one request every 0.1 s at most
+    finally:
+        api.close()

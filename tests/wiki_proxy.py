@@ -20,6 +20,7 @@ class WikiProxy:
         self.rule = lambda target: None
         self.rewrite = lambda target, body: body
         self.seen: list[str] = []
+        self.agents: list[str] = []  # the User-Agent of each request
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +35,7 @@ class WikiProxy:
 
             def _handle(self, body):
                 proxy.seen.append(self.path)
+                proxy.agents.append(self.headers.get("User-Agent", ""))
                 answer = proxy.rule(self.path)
                 if answer is None:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}

@@ -38,7 +38,12 @@ AccessHook = Callable[[Article], tuple[str, ...]]
 
 
 class Source(Protocol):
-    """A kind of place articles come from (folder, mediawiki, confluence, crawl)."""
+    """A kind of place articles come from (folder, mediawiki, confluence, crawl).
+
+    Optional capabilities, used wherever a source has them (ingest.sources): read_changed(known) yields
+    Unchanged for what the published index already holds; notify(page_ids) takes page ids a wiki pushed;
+    published() is called once the version built from the last read is published (a sync state moves then);
+    stats (a dict) says what the last read did and is printed in the ingest summary."""
 
     kind: str
     location: str

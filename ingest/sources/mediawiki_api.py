@@ -18,9 +18,9 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Mapping
 from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
@@ -100,7 +100,7 @@ class MediaWikiApiSource:
 
     def notify(self, page_ids) -> None:
         """Page ids the wiki reported changed (a push): the next sync fetches their current state too."""
-        self._notified = frozenset(int(p) for p in page_ids)
+        self._notified |= frozenset(int(p) for p in page_ids)
 
     def published(self) -> None:
         """The version built from the last sync is published: its cursor and pages become the stored state."""
@@ -109,7 +109,7 @@ class MediaWikiApiSource:
         cursor, pages = self._pending
         with self._state() as state:
             state.save(self.key, cursor, pages)
-        self._pending = None
+        self._pending, self._notified = None, frozenset()
 
     def _state(self):
         if self.state_dir is None:
@@ -122,7 +122,7 @@ class MediaWikiApiSource:
         self._pending = None
         with self._state() as state:
             stored = state.load(self.key) if known is not None else None
-        notified, self._notified = self._notified, frozenset()
+        notified = self._notified  # kept until a version is published: a failed sync asks for them again
         api = WikiApi(self.location, contact=self.contact, rate=self.rate, timeout=self.timeout,
                       retries=self.retries, backoff=self.backoff, maxlag=self.maxlag)
         self.stats = {"mode": "full", "requests": 0, "fetched": 0}
@@ -368,7 +368,7 @@ class _Sync:
         for el in soup.find_all(class_=lambda c: c and any(d in c for d in _DROP_CLASSES)):
             el.decompose()
         _, text, headings = html_to_text(str(soup))
-        return text, headings, f"{page['title']}\n{text}".encode("utf-8")
+        return text, headings, f"{page['title']}\n{text}".encode()
 
     def _check_size(self, size: int) -> None:
         if size > self.source.max_bytes:

@@ -45,12 +45,6 @@ class WikiApi:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> WikiApi:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def call(self, params: dict, post: bool = False) -> dict:
         """One API call (JSON, formatversion 2); SourceError when it cannot be answered."""
         full = {"format": "json", "formatversion": "2", "maxlag": str(self.maxlag), "errorformat": "plaintext"}
