@@ -188,7 +188,8 @@ def test_the_wiki_drops_hits_its_reader_cannot_read(ext_wiki, rolesearch, embedd
 
 @pytest.mark.parametrize("path", ["push", "poll"])
 def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_path, path):
-    """push: the extension's job posts each change to /admin/notify (no periodic sync). poll: the wiki does not
+    """A new page, an edit, a move, a delete and a restore. push: the extension's job posts each change to
+    /admin/notify (no periodic sync). poll: the wiki does not
     push (its rolesearch URL answers nothing) and `--sync-every 1` finds the changes."""
     name = path.capitalize()
     first, second = f"{name} runbook", f"{name} handbook"
@@ -230,6 +231,13 @@ def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_p
         editor.delete(first)
         wait_for(
             lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") is None, timeout, "the delete"
+        )
+        # A restore: back again.
+        editor.undelete(first)
+        wait_for(
+            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
+            timeout,
+            "the restore",
         )
         health = httpx.get(server.url + "/healthz").json()["sync"]
         assert health["error"] is None and health["last_success_at"] is not None

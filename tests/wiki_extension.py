@@ -189,6 +189,9 @@ class WikiEditor:
     def delete(self, title: str) -> None:
         self._post(action="delete", title=title, reason="test", token=self.csrf)
 
+    def undelete(self, title: str) -> None:
+        self._post(action="undelete", title=title, reason="test", token=self.csrf)
+
 
 def hit_url(server: Server, words: str) -> str | None:
     """The URL of the first hit holding these words (an anonymous search: public pages only), else None."""
