@@ -20,8 +20,21 @@ from rolesearch.api.middleware import BodySizeLimit, PrivateResponses, RequestOb
 from rolesearch.api.recording import start_recording
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.reload import watch_index
-from rolesearch.api.routes import admin, analytics, articles, ask, feedback, health, metrics, page, readiness, search
+from rolesearch.api.routes import (
+    admin,
+    analytics,
+    articles,
+    ask,
+    feedback,
+    health,
+    metrics,
+    notify,
+    page,
+    readiness,
+    search,
+)
 from rolesearch.api.service import Service
+from rolesearch.api.sync import Syncer
 from rolesearch.encoder.base import Encoder
 from rolesearch.encoder.batched import BatchedQueryEncoder
 from rolesearch.encoder.cache import CachedQueryEncoder
@@ -30,8 +43,10 @@ from rolesearch.settings import Settings
 API_DIR = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings | None = None, embedder: Encoder | None = None) -> FastAPI:
-    """Build the app; pass an embedder to share a loaded model (tests do)."""
+def create_app(settings: Settings | None = None, embedder: Encoder | None = None,
+               source_specs: list[str] | None = None) -> FastAPI:
+    """Build the app; pass an embedder to share a loaded model (tests do); source_specs (`KIND:LOCATION`, as
+    `serve --source` takes them) replace the sources file for the background sync and reindex."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -56,10 +71,14 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
         service = Service(settings, model)
         service.try_load()
         app.state.service = service
-        app.state.reindexer = Reindexer(service, app.state.metrics)
+        app.state.reindexer = Reindexer(service, app.state.metrics, source_specs)
         app.state.recording = start_recording(settings, app.state.metrics)  # None when analytics is off
+        app.state.syncer = Syncer(service, app.state.metrics, settings.sync_interval, source_specs)
+        if settings.sync_interval > 0:
+            app.state.syncer.start()
         watcher = asyncio.create_task(watch_index(service, settings.reload_interval)) if settings.reload_interval > 0 else None
         yield
+        app.state.syncer.stop()
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -89,6 +108,7 @@ def create_app(settings: Settings | None = None, embedder: Encoder | None = None
     app.include_router(ask.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(notify.router)
     app.include_router(page.router)
     app.include_router(articles.router)
     app.include_router(metrics.router)

@@ -5,6 +5,7 @@ Only api/ knows about headers and tokens; search/ sees the result as a search.ac
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
@@ -78,3 +79,22 @@ def forwarded_hosts(values: list[str]) -> set[str]:
             if host:
                 out.add(host)
     return out
+
+
+SECRET_HEADER = "X-RoleSearch-Secret"
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """Whether the header carries the shared secret, compared in constant time."""
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def check_proxy_secret(given: str | None, expected: str | None, asserts_identity: bool) -> None:
+    """With ROLESEARCH_PROXY_SECRET set, identity headers are believed only beside it; a wrong secret is refused.
+
+    A request asserting nobody (no identity headers, no secret) passes: it is answered as anonymous."""
+    if not expected or (given is None and not asserts_identity):
+        return
+    if not secret_matches(given, expected):
+        raise CallerRefused(403, f"identity headers need the proxy's shared secret in {SECRET_HEADER} "
+                                 "(ROLESEARCH_PROXY_SECRET): missing or wrong")

@@ -14,11 +14,22 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
-from rolesearch.api.auth import ANONYMOUS, ANYONE, Caller, CallerRefused, forwarded_hosts, proxy_caller
+from rolesearch.api.auth import (
+    ANONYMOUS,
+    ANYONE,
+    SECRET_HEADER,
+    Caller,
+    CallerRefused,
+    check_proxy_secret,
+    forwarded_hosts,
+    proxy_caller,
+    secret_matches,
+)
 from rolesearch.api.metrics import Metrics
 from rolesearch.api.recording import Recording
 from rolesearch.api.reindex import Reindexer
 from rolesearch.api.service import IndexUnavailable, Service
+from rolesearch.api.sync import Syncer
 from rolesearch.api.tokens import TokenFileError, TokenStore
 from rolesearch.search.scope import restricted_count
 from rolesearch.search.searcher import Searcher
@@ -62,6 +73,25 @@ async def require_admin(
 
 ReindexerDep = Annotated[Reindexer, Depends(get_reindexer)]
 AdminDep = Depends(require_admin)
+
+
+async def require_notifier(
+    request: Request, service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))],
+) -> None:
+    """Admit the wiki's push (the proxy's shared secret in X-RoleSearch-Secret) or an admin (the admin token)."""
+    secret = service.settings.proxy_secret
+    if secret is not None and secret_matches(request.headers.get(SECRET_HEADER), secret.get_secret_value()):
+        return
+    await require_admin(service, credentials)
+
+
+async def get_syncer(request: Request) -> Syncer:
+    return request.app.state.syncer
+
+
+NotifierDep = Depends(require_notifier)
+SyncerDep = Annotated[Syncer, Depends(get_syncer)]
 
 
 async def get_settings(service: ServiceDep) -> Settings:
@@ -121,8 +151,11 @@ async def get_caller(request: Request, settings: SettingsDep, service: ServiceDe
             raise HTTPException(403, f"requests must come through the authenticating proxy: peer {peer} was taken "
                                      "from X-Forwarded-For by a server in front; turn its proxy-header handling off")
         try:
-            return proxy_caller(peer, _one_header(request, settings.auth_user_header),
-                                _one_header(request, settings.auth_groups_header), settings.trusted_proxies)
+            secret = settings.proxy_secret.get_secret_value() if settings.proxy_secret else None
+            user = _one_header(request, settings.auth_user_header)
+            groups = _one_header(request, settings.auth_groups_header)
+            check_proxy_secret(_one_header(request, SECRET_HEADER), secret, user is not None or groups is not None)
+            return proxy_caller(peer, user, groups, settings.trusted_proxies)
         except CallerRefused as exc:
             raise HTTPException(exc.status, exc.detail) from exc
     scheme, _, token = (_one_header(request, "authorization") or "").partition(" ")

@@ -42,6 +42,14 @@ class Metrics:
             "rolesearch_index_rebuild_duration_seconds", "Duration of index rebuilds by outcome",
             ["outcome"], buckets=REBUILD_BUCKETS, registry=r,
         )
+        self.syncs = Counter("rolesearch_sync", "Background syncs by outcome (published, unchanged, failed)",
+                             ["outcome"], registry=r)
+        self.sync_pages_changed = Counter("rolesearch_sync_pages_changed", "Pages added, changed or removed by "
+                                          "background syncs", registry=r)
+        self.sync_notified = Counter("rolesearch_sync_notified_pages", "Page changes pushed by POST /admin/notify",
+                                     registry=r)
+        self.sync_since_success = Gauge("rolesearch_sync_seconds_since_success", "Seconds since the last successful "
+                                        "background sync (-1: none yet)", registry=r)
 
         # Search analytics (api/recording.py): rows written by table, and events dropped instead of failing a search.
         self.analytics_written = Counter(

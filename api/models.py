@@ -163,6 +163,7 @@ class HealthResponse(BaseModel):
     model: str
     loaded_at: str | None = Field(None, description="When the served version was swapped in")
     reload_error: str | None = Field(None, description="Why the last published version could not be served")
+    sync: SyncOut | None = Field(None, description="The background sync, once one has run or is set to")
 
 
 class ReindexResponse(BaseModel):
@@ -176,6 +177,37 @@ class ReindexResponse(BaseModel):
     to_embed: int = Field(description="Texts (passages and their sentences) this reindex has to embed")
     summary: dict | None = Field(None, description="The ingest summary, as `rolesearch ingest --json` prints it")
     error: str | None
+
+
+class SyncOut(BaseModel):
+    """The background sync (serve --sync-every, POST /admin/notify): the last run and how it went."""
+
+    state: Literal["idle", "running", "succeeded", "failed"]
+    trigger: str | None = Field(None, description="What started the last sync: interval or notify")
+    interval: float = Field(description="Seconds between syncs; 0: only when a wiki pushes a change")
+    started_at: str | None
+    finished_at: str | None
+    seconds: float | None = Field(None, description="How long the last sync took")
+    pages_changed: int | None = Field(None, description="Pages added, changed or removed by the last successful sync")
+    last_success_at: str | None = None
+    error: str | None = Field(None, description="Why the last sync failed (the served version is kept)")
+    failures: int = Field(0, description="Failed syncs in a row (retried with backoff)")
+
+
+class NotifyRequest(BaseModel):
+    """Pages a wiki changed (saved, deleted, moved, restored): synced soon, bursts coalesced."""
+
+    model_config = {"extra": "forbid"}
+
+    pages: list[int] = Field([], max_length=1000, description="Page ids the wiki changed")
+    event: str | None = Field(None, max_length=40, description="What happened (edit, delete, move, undelete), logged")
+
+
+class NotifyResponse(BaseModel):
+    """The notification was queued; the sync follows in the background."""
+
+    queued: int
+    sync: SyncOut
 
 
 class ReadyResponse(BaseModel):

@@ -36,8 +36,9 @@ class ReindexStatus:
 class Reindexer:
     """Runs one reindex at a time and keeps its status for GET /admin/reindex."""
 
-    def __init__(self, service: Service, metrics: Metrics | None = None):
+    def __init__(self, service: Service, metrics: Metrics | None = None, source_specs: list[str] | None = None):
         self.service = service
+        self.source_specs = source_specs or None
         self.metrics = metrics
         self._status = ReindexStatus()
         self._lock = threading.Lock()
@@ -75,7 +76,7 @@ class Reindexer:
                 ann_params=s.ann_params(),
                 on_phase=lambda name: self._update(phase=name),
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
-                sources=s.sources(),
+                sources=s.sources(self.source_specs),
             )
         except Exception as exc:  # noqa: BLE001 - any failure is reported, and the served index stays as it was
             log.exception("reindex failed")

@@ -20,13 +20,28 @@ def serve(
     port: Optional[int] = typer.Option(None, "--port"),
     ray_address: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help=RAY_HELP),
     replicas: Optional[int] = typer.Option(None, "--replicas", help="With --ray: replicas of the app (default 2)"),
+    sync_every: Optional[float] = typer.Option(None, "--sync-every", metavar="SECONDS",
+                                               help="Ingest the sources incrementally in the background this often "
+                                               "(ROLESEARCH_SYNC_INTERVAL; 0: only when a wiki pushes a change)"),
+    source: Optional[list[str]] = typer.Option(None, "--source", help="KIND:LOCATION, repeatable: the sources the "
+                                               "background sync and /admin/reindex read (default: the sources file "
+                                               "of ROLESEARCH_SOURCES_FILE, else --corpus)"),
 ) -> None:
     """Serve the HTTP API under uvicorn (or Ray Serve with --ray); a newly published index version is swapped in by itself."""
     if replicas is not None and replicas < 1:
         fail(f"--replicas must be at least 1, got {replicas}", 2)
     if replicas is not None and ray_address is None:
         fail("--replicas needs --ray (a plain server is one process)", 2)
-    s = settings_from(index_dir=index, corpus_dir=corpus, host=host, port=port)
+    s = settings_from(index_dir=index, corpus_dir=corpus, host=host, port=port, sync_interval=sync_every)
+    if source:
+        from rolesearch.ingest.sources import SourceError
+
+        try:
+            s.sources(source)  # a bad spec fails now, not in the first background sync
+        except (SourceError, ValueError) as exc:
+            fail(str(exc), 2)
+    if ray_address is not None and (s.sync_interval > 0 or source):
+        fail("--sync-every and --source run in a plain server (each Ray replica would sync on its own)", 2)
     if ray_address is not None:
         _serve_on_ray(s, ray_address, replicas or 2)
         return
@@ -37,7 +52,7 @@ def serve(
 
     # The app writes its own JSON access lines (with latency); uvicorn's would say the same thing twice.
     # In proxy mode the peer check needs the connection's own address, not one rewritten from X-Forwarded-For.
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level="info",
+    uvicorn.run(create_app(s, source_specs=source), host=s.host, port=s.port, log_level="info",
                 log_config=uvicorn_log_config(), access_log=False, proxy_headers=s.auth != "proxy")
 
 

@@ -61,6 +61,7 @@ class BuildSummary:
     renamed: list[dict] = field(default_factory=list)
     sentences: dict = field(default_factory=dict)  # sentence vectors: {embedded, total}
     sources: list[dict] = field(default_factory=list)  # what each source that counts did: {kind, location, requests, ...}
+    published: bool = True  # False: nothing changed, and (BuildOptions.keep_unchanged) nothing was published
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +88,8 @@ class BuildOptions:
     # Page ids a wiki pushed as changed (POST /admin/notify): a source that syncs a live wiki fetches these
     # pages' current state besides its change feed; an id that no longer exists is removed.
     notified_pages: frozenset[int] = frozenset()
+    # A build that changes nothing publishes nothing (the background sync: no new version every few seconds).
+    keep_unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,11 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         clock.lap("roles")
         removed = changes.removed(base.articles)
         renamed = changes.renamed(removed, base.articles)
+        if options.keep_unchanged and _nothing_changed(changes, base, config):
+            # The published version is what the sources hold now: a wiki source's sync state may move on.
+            sources_published(sources)
+            return replace(_summary(base.previous.manifest.version, changes, removed, renamed, None, base, t0),
+                           sources=source_stats(sources))
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
@@ -193,6 +201,16 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         clock.lap("publish")
     return replace(_summary(manifest.version, changes, removed, renamed, vectors, base, t0),
                    sources=source_stats(sources))
+
+
+def _nothing_changed(changes: Changes, base: Baseline, config: RoleConfig) -> bool:
+    """Whether a build would publish what is published: same articles (bytes, titles, groups), same skips, roles."""
+    prev = base.previous
+    if prev is None or prev.manifest.roles != config.fingerprint:
+        return False
+    if {s["path"]: s["reason"] for s in changes.skipped} != prev.manifest.skipped:
+        return False
+    return _manifest_articles(changes.items, base.articles, changes.passages, changes.mapped) == base.articles
 
 
 def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
@@ -300,9 +318,20 @@ def _write_files(index_dir: Path, draft: VersionDraft, manifest: Manifest, passa
                   ann_params, previous.path if previous else None, draft, sources_of_rows)
 
 
-def _summary(version: str, changes: Changes, removed: list[str], renamed: list[dict], vectors: _Vectors,
+def _summary(version: str, changes: Changes, removed: list[str], renamed: list[dict], vectors: _Vectors | None,
              base: Baseline, t0: float) -> BuildSummary:
-    """What the build did, as `rolesearch ingest --json` prints it; seconds counts from t0."""
+    """What the build did, as `rolesearch ingest --json` prints it; seconds counts from t0.
+
+    No vectors: nothing changed and nothing was published (version is the published one)."""
+    if vectors is None:
+        total = base.previous.manifest.passages
+        return BuildSummary(
+            version=version, articles={"added": 0, "changed": 0, "removed": 0,
+                                       "unchanged": len(changes.status["unchanged"]), "skipped": len(changes.skipped)},
+            passages={"embedded": 0, "reused": total, "total": total},
+            sentences={"embedded": 0, "total": base.previous.manifest.sentences},
+            seconds=round(time.perf_counter() - t0, 3), full_rebuild=False,
+            reason="nothing changed: the published version is kept", skipped=changes.skipped, published=False)
     total, embedded = len(vectors.passages), vectors.embedded
     return BuildSummary(
         version=version,

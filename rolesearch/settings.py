@@ -101,6 +101,8 @@ class Settings(BaseSettings):
                                     "store/roles.yaml)")
     sources_file: Path | None = Field(None, description="A YAML list of sources to ingest (docs/sources.md); unset: "
                                       "the folder ROLESEARCH_CORPUS_DIR")
+    sync_interval: float = Field(0.0, ge=0.0, description="`serve`: seconds between background incremental ingests "
+                                 "of the sources (docs/wiki-integration.md); 0: only when a wiki pushes a change")
     answer_passages: int = Field(AnswerConfig.passages, ge=1, le=50, description="Top hits an answer aggregates "
                                  "roles over")
     answer_min_dense: float = Field(AnswerConfig.min_dense, ge=-1.0, le=1.0, description="Best passage cosine "
@@ -143,6 +145,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         [], description="Auth proxy: addresses or CIDRs of the proxies whose identity headers are believed; "
         "comma-separated or a JSON list")
+    proxy_secret: SecretStr | None = Field(None, description="Auth proxy: a shared secret the proxy sends in "
+                                           "X-RoleSearch-Secret; when set, identity headers without it are refused. "
+                                           "Also admits POST /admin/notify")
     auth_tokens_file: Path = Field(Path("tokens.json"), description="Auth token: the hashed bearer tokens (`rolesearch "
                                    "token add` writes it)")
     access_map_file: Path | None = Field(None, description="Ingest: groups for articles by title, URL or path "

@@ -29,7 +29,8 @@ def _hashes(index_dir, version=None) -> set[str]:
 def test_summary_has_the_documented_shape(small_corpus, tmp_path, embedder):
     s = build_index(small_corpus, tmp_path / "index", embedder).to_dict()
     assert set(s) == {"version", "articles", "passages", "sentences", "seconds", "full_rebuild", "reason", "skipped",
-                      "renamed", "sources"}
+                      "renamed", "sources", "published"}
+    assert s["published"] is True
     assert s["sources"] == []  # the folder source counts nothing; a crawl or a live wiki says what it did
     assert s["articles"] == {"added": 2, "changed": 0, "removed": 0, "unchanged": 0, "skipped": 0}
     assert set(s["passages"]) == {"embedded", "reused", "total"}

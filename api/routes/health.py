@@ -6,15 +6,16 @@ import datetime as dt
 
 from fastapi import APIRouter
 
-from rolesearch.api.deps import CallerDep, ServiceDep
+from rolesearch.api.deps import CallerDep, ServiceDep, SyncerDep
 from rolesearch.api.models import HealthResponse
+from rolesearch.api.sync import sync_out
 from rolesearch.search.scope import counts_in_scope
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_model=HealthResponse, summary="Liveness and the served index")
-def healthz(service: ServiceDep, caller: CallerDep) -> HealthResponse:
+def healthz(service: ServiceDep, caller: CallerDep, syncer: SyncerDep) -> HealthResponse:
     searcher = service.searcher
     m = searcher.index.manifest if searcher else None
     # Counted over what the caller may read: the totals would tell that restricted articles exist.
@@ -28,6 +29,7 @@ def healthz(service: ServiceDep, caller: CallerDep) -> HealthResponse:
         model=service.settings.model,
         loaded_at=_iso(service.loaded_at),
         reload_error=service.reload_error,
+        sync=sync_out(syncer) if syncer.interval > 0 or syncer.status.state != "idle" else None,
     )
 
 
