@@ -203,7 +203,8 @@ def _metrics_view(text: str) -> list[str]:
     """The metric families and every sample that is not a request counter or timing (those count requests;
     analytics events are one per request too)."""
     return sorted(line for line in text.splitlines()
-                  if line and not line.startswith(("rolesearch_http_", "rolesearch_analytics_", "# ")) and "timestamp" not in line
+                  if line and not line.startswith(("rolesearch_http_", "rolesearch_analytics_", "# "))
+                  and "timestamp" not in line and not line.split(" ")[0].split("{")[0].endswith("_created")
                   and "rolesearch_index_info" not in line and "python_" not in line and "process_" not in line)
 
 

@@ -251,10 +251,12 @@ def test_server_settings_for_queries_apply(small_index, embedder):
     import torch
 
     from rolesearch.encoder.batched import BatchedQueryEncoder
+    from rolesearch.encoder.cache import CachedQueryEncoder
 
     app = create_app(Settings(index_dir=small_index, query_concurrency=3, torch_threads=1), embedder=embedder)
     with TestClient(app) as c:
-        assert isinstance(c.app.state.service.embedder, BatchedQueryEncoder)
+        encoder = c.app.state.service.embedder  # the query cache wraps the batching encoder
+        assert isinstance(encoder, CachedQueryEncoder) and isinstance(encoder.inner, BatchedQueryEncoder)
         # Threads started after start-up (the request workers) take the setting.
         with ThreadPoolExecutor(1) as pool:
             assert pool.submit(torch.get_num_threads).result() == 1

@@ -168,7 +168,9 @@ def test_a_restricted_namespace_answers_its_group_only(ext_wiki, rolesearch, pag
 
 def test_the_wiki_drops_hits_its_reader_cannot_read(ext_wiki, rolesearch, embedder, tmp_path, page):
     """Defence in depth: rolesearch with auth off returns the Ops page to anyone; the wiki still hides it."""
-    server = Server(Settings(index_dir=rolesearch_index(rolesearch), access_log=False, reload_interval=0), embedder)
+    # auth off set explicitly: left unset, a server over restricted pages serves public ones only (issue 21).
+    server = Server(Settings(index_dir=rolesearch_index(rolesearch), auth="off", access_log=False, reload_interval=0),
+                    embedder)
     point_wiki_at(ext_wiki, server.url)
     try:
         assert any(
