@@ -74,6 +74,7 @@ class Reindexer:
                 wait_for_lock=True, cache_max_entries=s.cache_max_entries, roles=s.role_config(),
                 access=s.access_map(),
                 ann_params=s.ann_params(),
+                sentence_params=s.sentence_params(), sentence_embedder=s.sentence_embedder(self.service.embedder),
                 on_phase=lambda name: self._update(phase=name),
                 on_progress=lambda done, total: self._update(embedded=done, to_embed=total),
                 sources=s.sources(self.source_specs),

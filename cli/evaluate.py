@@ -143,7 +143,8 @@ def _eval_beir(folder: Path, split: str, cache: Optional[Path], use_cache: bool,
     try:
         results = evaluate_beir(folder, embedder, split, s.search_config(),
                                 (cache or default_cache_dir()) if use_cache else None,
-                                progress=not as_json and sys.stderr.isatty(), rankers=tuple(rankers))
+                                progress=not as_json and sys.stderr.isatty(), rankers=tuple(rankers),
+                                sentence_params=s.sentence_params(), sentence_embedder=s.sentence_embedder(embedder))
     except BeirError as exc:
         fail(str(exc))
     if as_json:

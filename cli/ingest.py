@@ -51,12 +51,15 @@ def ingest(
     with contextlib.ExitStack() as stack:
         embedder = s.embedder() if ray_address is None else \
             _ray_embedder(stack, s, ray_address, ray_actors, ray_actor_cpus)
+        # On Ray the actors encode the sentences too (with the passages' encoder): the manifest records it.
+        sentence_embedder = s.sentence_embedder(embedder) if ray_address is None else embedder
         try:
             summary = build_index(s.corpus_dir, s.index_dir, embedder, s.chunking(),
                                   progress=not as_json and sys.stderr.isatty(), wait_for_lock=wait, full=full,
                                   cache_max_entries=s.cache_max_entries, roles=s.role_config(), sources=sources,
                                   access=access, ann_params=s.ann_params(), allow_wider_access=allow_wider_access,
-                                  forced_by=f"command line (user {os_user()})")
+                                  forced_by=f"command line (user {os_user()})", sentence_params=s.sentence_params(),
+                                  sentence_embedder=sentence_embedder)
         except (StoreError, FileNotFoundError, RolesError, SourceError, ClusterError) as exc:
             fail(str(exc))
     d = summary.to_dict()

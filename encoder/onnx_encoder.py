@@ -44,8 +44,15 @@ def default_cache_dir() -> Path:
 
 def export_key(model_path: str) -> str:
     """Cache key of an export: the model's config files, its weights' size and time, the exporter and runtime."""
-    import onnxruntime
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
+
+    # The installed versions, read from package metadata: importing torch only for its version costs seconds of
+    # every start (an ingest or a server that loads a cached export never needs torch).
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "none"
 
     h = hashlib.sha256()
     root = Path(model_path)
@@ -54,7 +61,7 @@ def export_key(model_path: str) -> str:
         if f.is_file():
             st = f.stat()
             h.update(f"{name}:{st.st_size}:{int(st.st_mtime)}\n".encode())
-    h.update(f"torch={torch.__version__};ort={onnxruntime.__version__};format={EXPORT_FORMAT}".encode())
+    h.update(f"torch={installed('torch')};ort={installed('onnxruntime')};format={EXPORT_FORMAT}".encode())
     return h.hexdigest()[:16]
 
 
@@ -203,7 +210,12 @@ class OnnxEncoder:
         def group(batch: list[str]) -> np.ndarray:
             return np.concatenate([self._run(batch[b:b + self.batch_size]) for b in range(0, len(batch), self.batch_size)])
 
-        return encode_in_groups(texts, self.dimension, self.batch_size, group, progress, on_progress, on_vectors)
+        return encode_in_groups(texts, self.dimension, self.batch_size, group, progress, on_progress, on_vectors,
+                                self.token_lengths(texts))
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text is encoded with (truncated to the model's limit): what batches are sorted by."""
+        return [min(len(e.ids), self.max_tokens) for e in self._counter.encode_batch(list(texts))]
 
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""

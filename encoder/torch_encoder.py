@@ -49,7 +49,12 @@ class TorchEncoder:
         """
         return encode_in_groups(texts, self.dimension, self.batch_size, lambda group: self.model.encode(
             group, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False), progress, on_progress, on_vectors)
+            show_progress_bar=False), progress, on_progress, on_vectors, self.token_lengths(texts))
+
+    def token_lengths(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text is encoded with (truncated to the model's limit): what batches are sorted by."""
+        ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        return [min(len(i), self.max_tokens) for i in ids]
 
     def encode_query(self, query: str) -> np.ndarray:
         """One normalised query vector, shape (1, dimension)."""

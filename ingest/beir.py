@@ -22,7 +22,7 @@ from rolesearch.store.lexical import LEXICAL_PARAMS, build_lexical_fields, save_
 from rolesearch.store.manifest import Manifest, new_version_id, now_iso
 from rolesearch.store.passage import Passage
 from rolesearch.store.publish import publish, write_version
-from rolesearch.store.sentences import sentence_units
+from rolesearch.store.sentences import SentenceParams, sentence_units
 
 
 def default_cache_dir() -> Path:
@@ -52,9 +52,12 @@ def cached_encode(embedder: Encoder, texts: list[str], cache_dir: Path | None, p
 
 
 def build_beir_version(docs: list[tuple[str, str, str]], index_dir: Path, embedder: Encoder, cache_dir: Path | None,
-                       progress: bool = False, sentences: bool = True) -> str:
+                       progress: bool = False, sentences: bool = True,
+                       sentence_params: SentenceParams = SentenceParams(),
+                       sentence_embedder: Encoder | None = None) -> str:
     """Write and publish an index version over the (id, title, text) documents (with sentence vectors unless told
-    not); returns its id."""
+    not, their rows as sentence_params say, encoded by sentence_embedder, default embedder); returns its id."""
+    sentence_embedder = sentence_embedder or embedder
     passages = [
         Passage(id=doc_id, article_id=doc_id, title=title, section=(), start=0, end=len(text), text=text,
                 tokens=0, hash=hashlib.sha256(embed_text(title, (), text).encode()).hexdigest()[:16])
@@ -64,13 +67,17 @@ def build_beir_version(docs: list[tuple[str, str, str]], index_dir: Path, embedd
     embeddings = cached_encode(embedder, texts, cache_dir, progress)
     sentence_embeddings = None
     if sentences:
-        sentence_embeddings = cached_encode(embedder, [s for _, s in sentence_units(passages)], cache_dir, progress)
+        units = [s for _, s in sentence_units(passages, sentence_params)]
+        sentence_embeddings = cached_encode(sentence_embedder, units, cache_dir, progress)
     lexical = build_lexical_fields({"text": texts})  # one field, "title\ntext", as in the published runs
     manifest = Manifest(
         version=new_version_id(), built_at=now_iso(), model=embedder.name, dimension=embedder.dimension,
         max_model_tokens=embedder.max_tokens, chunking={"beir": "one passage per document"},
         articles={}, passages=len(passages), lexical=LEXICAL_PARAMS | {"fields": ["text"]},
         sentences=0 if sentence_embeddings is None else len(sentence_embeddings),
+        vectors=getattr(embedder, "vectors", embedder.name), sentence_units=sentence_params.to_dict(),
+        sentence_vectors="" if getattr(sentence_embedder, "vectors", "") == getattr(embedder, "vectors", "") else
+        sentence_embedder.vectors,
     )
     write_version(index_dir, manifest, passages, embeddings, [lambda folder: save_lexical(lexical, folder)],
                   sentence_embeddings)

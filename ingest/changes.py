@@ -23,6 +23,7 @@ from rolesearch.ingest.sources.base import AccessHook, Source, Unchanged
 from rolesearch.ingest.tokens import tiktoken_counter
 from rolesearch.store.manifest import IndexNotFound, StoreError, read_manifest
 from rolesearch.store.passage import Passage
+from rolesearch.store.sentences import LEGACY, SentenceParams
 from rolesearch.store.versions import IndexFiles, load_version
 
 Read = tuple[list[Article | Unchanged], list[dict], set[str]]  # what read_sources returns
@@ -78,10 +79,14 @@ class Changes:
         return pairs + moved
 
 
-def baseline(index_dir: Path, embedder: Encoder, params: ChunkingParams, full: bool) -> Baseline:
-    """The build's baseline; full reuses nothing but still compares against the published articles."""
+def baseline(index_dir: Path, embedder: Encoder, params: ChunkingParams, full: bool,
+             sentences: SentenceParams = LEGACY, sentence_space: str | None = None) -> Baseline:
+    """The build's baseline; full reuses nothing but still compares against the published articles.
+
+    sentences and sentence_space (default: the embedder's) are the sentence rows' params and vector space:
+    a previous version built with others lends no rows (its passages' vectors still come from the cache)."""
     previous, reason = (None, "full rebuild because it was asked for (--full)") if full else \
-        _previous(index_dir, embedder, params)
+        _previous(index_dir, embedder, params, sentences, sentence_space or vector_space(embedder))
     articles = previous.manifest.articles if previous else _published_articles(index_dir)
     return Baseline(previous, reason, articles, article_rows(previous) if previous else {})
 
@@ -147,7 +152,8 @@ def _moved_rows(item: Article | Unchanged, chunks: list[Passage], base: Baseline
     return [rows.get((p.section, p.text), -1) for p in chunks]
 
 
-def _previous(index_dir: Path, embedder: Encoder, params: ChunkingParams) -> tuple[IndexFiles | None, str]:
+def _previous(index_dir: Path, embedder: Encoder, params: ChunkingParams, sentences: SentenceParams,
+              sentence_space: str) -> tuple[IndexFiles | None, str]:
     """The published version when its vectors and passages can be reused, with why or why not."""
     try:
         previous = load_version(index_dir)
@@ -166,6 +172,12 @@ def _previous(index_dir: Path, embedder: Encoder, params: ChunkingParams) -> tup
         new = asdict(params) | {"model_max_tokens": embedder.max_tokens}
         diff = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in new if old.get(k) != new.get(k))
         return None, f"full rebuild because the chunking parameters changed ({diff})"
+    # A reused passage brings its sentence rows as they are: they must be the same units in the same vector space.
+    if m.sentence_space() != sentence_space:
+        return None, f"full rebuild because the sentence vectors changed ({m.sentence_space()} -> {sentence_space})"
+    if SentenceParams.from_manifest(m.sentence_units) != sentences:
+        return None, (f"full rebuild because the sentence units changed ({SentenceParams.from_manifest(m.sentence_units)}"
+                      f" -> {sentences})")
     return previous, "incremental build: only new or changed passages are embedded"
 
 

@@ -35,6 +35,7 @@ from rolesearch.store.manifest import Manifest, new_version_id, now_iso
 from rolesearch.store.passage import Passage
 from rolesearch.store.publish import RowSources, VersionDraft, build_lock, publish, write_version
 from rolesearch.store.roles import RoleConfig
+from rolesearch.store.sentences import SentenceParams
 from rolesearch.store.versions import IndexFiles
 
 ProgressFn = Callable[[int, int], None]
@@ -72,6 +73,7 @@ class BuildOptions:
     """How a build runs (build_index's keyword arguments, grouped): what it indexes with, and what it reports."""
 
     chunking: ChunkingParams = field(default_factory=ChunkingParams)
+    sentences: SentenceParams = field(default_factory=SentenceParams)  # which units of a passage get sentence rows
     ann: AnnParams = field(default_factory=AnnParams)
     roles: RoleConfig | None = None  # None: RoleConfig.load(), the configured roles file
     access: AccessHook | None = None  # groups for articles whose source knows none
@@ -122,6 +124,8 @@ def build_index(
     chunk_workers: int = 1,
     allow_wider_access: bool = False,
     forced_by: str | None = None,
+    sentence_params: SentenceParams = SentenceParams(),
+    sentence_embedder: Encoder | None = None,
 ) -> BuildSummary:
     """Bring index_dir up to date with its sources (default: the folder corpus_dir), embedding only
     passages not embedded before.
@@ -132,22 +136,25 @@ def build_index(
     cache_max_entries 0 keeps no embedding cache (nothing read or written). stages, when given, receives the
     seconds of each step (bench/scale.py prints them). chunk_workers > 1 chunks a large build's articles in
     that many forked processes (ingest.chunk_pool; off by default: no gain measured on a busy machine).
+    sentence_embedder, when given, encodes the sentence rows (e.g. the int8 encoder while passages stay fp32);
+    its vector space is recorded in the manifest, so caches and later builds never mix the two.
     """
     if sources is None:
         if corpus_dir is None or not Path(corpus_dir).is_dir():
             raise FileNotFoundError(f"corpus folder {corpus_dir} does not exist")
         sources = [FolderSource(str(corpus_dir))]
-    options = BuildOptions(chunking=params, ann=ann_params, roles=roles, access=access,
+    options = BuildOptions(chunking=params, sentences=sentence_params, ann=ann_params, roles=roles, access=access,
                            cache_max_entries=cache_max_entries, full=full, wait_for_lock=wait_for_lock,
                            chunk_workers=chunk_workers, progress=progress, on_progress=on_progress,
                            on_phase=on_phase, stages=stages, allow_wider_access=allow_wider_access,
                            forced_by=forced_by)
-    return build(sources, index_dir, embedder, options)
+    return build(sources, index_dir, embedder, options, sentence_embedder)
 
 
-def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: BuildOptions = BuildOptions()
-          ) -> BuildSummary:
-    """build_index with its options grouped: the stages in order, under the build lock.
+def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: BuildOptions = BuildOptions(),
+          sentence_embedder: Encoder | None = None) -> BuildSummary:
+    """build_index with its options grouped: the stages in order, under the build lock (sentence_embedder:
+    the sentence rows' encoder, default embedder).
 
     The new version is written into a draft folder and published only once complete, so a build
     killed at any point leaves the published version as it was."""
@@ -156,10 +163,12 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
     phase = options.on_phase or (lambda name: None)
     clock = _Stages(options.stages)
     config = options.roles or RoleConfig.load()
+    encoders = _Encoders(embedder, sentence_embedder or embedder)
     phase("waiting")  # for the build lock, when another build holds it
     with build_lock(index_dir, wait=options.wait_for_lock):
         phase("reading")
-        base = baseline(index_dir, embedder, options.chunking, options.full)
+        base = baseline(index_dir, embedder, options.chunking, options.full, options.sentences,
+                        vector_space(encoders.sentences))
         clock.lap("load_previous")
         read = read_articles(sources, options.access, base, options.notified_pages)
         clock.lap("read_sources")
@@ -183,11 +192,11 @@ def build(sources: list[Source], index_dir: Path, embedder: Encoder, options: Bu
         version = new_version_id()
         with VersionDraft(index_dir, version) as draft:
             phase("embedding")
-            vectors = _fill_vectors(draft, passages, changes, base.previous, embedder, index_dir, options, clock)
+            vectors = _fill_vectors(draft, passages, changes, base.previous, encoders, index_dir, options, clock)
             phase("writing")
             lexical = _lexical(passages, changes.reused, base.previous)
             clock.lap("lexical")
-            manifest = _manifest(version, embedder, options.chunking, config, changes, base, lexical, vectors)
+            manifest = _manifest(version, encoders, options, config, changes, base, lexical, vectors)
             describe = getattr(options.access, "describe", None)  # an AccessMap says which file it is
             manifest.access_map = describe() if describe is not None else None
             _write_files(index_dir, draft, manifest, passages, lexical, vectors, copied, base.previous, options.ann)
@@ -225,28 +234,70 @@ def _passages(changes: Changes, previous: IndexFiles | None, config: RoleConfig
     return with_roles(list(PassageRows(table, changes.reused, changes.chunked)), config), None
 
 
+@dataclass(frozen=True)
+class _Encoders:
+    """The passages' encoder and the sentence rows' (the same one unless the sentence setting says otherwise)."""
+
+    passages: Encoder
+    sentences: Encoder
+
+    def __post_init__(self):
+        if self.sentences.dimension != self.passages.dimension:
+            raise ValueError(f"the sentence encoder's dimension {self.sentences.dimension} is not the passage "
+                             f"encoder's {self.passages.dimension}")
+
+    @property
+    def shared(self) -> bool:
+        """One vector space for both: their missing rows go through the encoder as one length-sorted stream."""
+        return vector_space(self.passages) == vector_space(self.sentences)
+
+
 def _fill_vectors(draft: VersionDraft, passages: Sequence[Passage], changes: Changes, previous: IndexFiles | None,
-                  embedder: Encoder, index_dir: Path, options: BuildOptions, clock: _Stages) -> _Vectors:
+                  encoders: _Encoders, index_dir: Path, options: BuildOptions, clock: _Stages) -> _Vectors:
     """The draft's passage and sentence vectors, written in place: rows the previous version has are
     copied (a moved page's too), the others come from the embedding cache or the encoder."""
-    rows = plan_rows(passages, changes.reused, previous, changes.moved)
+    rows = plan_rows(passages, changes.reused, previous, changes.moved, options.sentences)
     clock.lap("plan_rows")
-    embeddings = draft.vectors("embeddings", len(passages), embedder.dimension)
-    sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), embedder.dimension)
+    dimension = encoders.passages.dimension
+    embeddings = draft.vectors("embeddings", len(passages), dimension)
+    sentence_embeddings = draft.vectors("sentences", len(rows.sentence_numbers), dimension)
     gather(embeddings, sequential(previous, "embeddings"), rows.passages)
     gather(sentence_embeddings, sequential(previous, "sentences"), rows.sentences)
     clock.lap("gather_vectors")
     use_cache = options.cache_max_entries > 0
-    with EmbeddingCache(cache_path(index_dir), vector_space(embedder), embedder.dimension) as cache:
-        fresh = fill_missing(rows.missing(passages), [embeddings, sentence_embeddings],
-                             cache if use_cache else None, embedder, options.progress, options.on_progress,
-                             read_cache=not options.full and use_cache)
-        cache.prune(options.cache_max_entries)
+    missing = rows.missing(passages)
+    arrays = [embeddings, sentence_embeddings]
+    # Each stream: its rows, its encoder, and the cache under that encoder's vector space (the cache key), so
+    # vectors of one sentence setting are never read back for another.
+    if encoders.shared:
+        streams = [(missing, encoders.passages)]
+    else:
+        streams = [([m for m in missing if m[0] == 0], encoders.passages),
+                   ([m for m in missing if m[0] == 1], encoders.sentences)]
+    fresh: set[str] = set()
+    done = 0
+    path = cache_path(index_dir)
+    for part, encoder in streams:
+        with EmbeddingCache(path, vector_space(encoder), encoder.dimension) as cache:
+            fresh |= fill_missing(part, arrays, cache if use_cache else None, encoder, options.progress,
+                                  _offset_progress(options.on_progress, done, len(missing)),
+                                  read_cache=not options.full and use_cache)
+        done += len(part)
+    if use_cache:
+        with EmbeddingCache(path, vector_space(encoders.passages), dimension) as cache:
+            cache.prune(options.cache_max_entries)
     embedded = len({passages[i].hash for i in np.flatnonzero(rows.passages < 0)} & fresh)
     sentences_embedded = len(set(rows.new_sentence_keys) & fresh)
     rows = replace(rows, new_sentence_keys=[], new_sentence_texts=[])  # a million passages: gigabytes of text
     clock.lap("embed_missing")
     return _Vectors(rows, embeddings, sentence_embeddings, embedded, sentences_embedded)
+
+
+def _offset_progress(on_progress: ProgressFn | None, before: int, total: int) -> ProgressFn | None:
+    """on_progress for one stream of several: rows done before it are added, the total is all streams'."""
+    if on_progress is None:
+        return None
+    return lambda done, _total: on_progress(before + done, total)
 
 
 def _lexical(passages: Sequence[Passage], reused: np.ndarray, previous: IndexFiles | None) -> LexicalIndex | None:
@@ -261,9 +312,10 @@ def _lexical(passages: Sequence[Passage], reused: np.ndarray, previous: IndexFil
     return build_lexical_fields({name: [get(p) for p in new] for name, get in fields.items()}, reuse, reused)
 
 
-def _manifest(version: str, embedder: Encoder, params: ChunkingParams, config: RoleConfig, changes: Changes,
+def _manifest(version: str, encoders: _Encoders, options: BuildOptions, config: RoleConfig, changes: Changes,
               base: Baseline, lexical: LexicalIndex | None, vectors: _Vectors) -> Manifest:
     """The new version's manifest: how it was built and what it holds."""
+    embedder, params = encoders.passages, options.chunking
     return Manifest(
         version=version,
         built_at=now_iso(),
@@ -278,6 +330,8 @@ def _manifest(version: str, embedder: Encoder, params: ChunkingParams, config: R
         lexical=LEXICAL_PARAMS | {"fields": list(lexical.fields)} if lexical is not None else None,
         sentences=len(vectors.sentences),
         roles=config.fingerprint,
+        sentence_vectors="" if encoders.shared else vector_space(encoders.sentences),
+        sentence_units=options.sentences.to_dict(),
     )
 
 

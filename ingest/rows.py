@@ -22,7 +22,7 @@ from rolesearch.encoder.base import Encoder
 from rolesearch.ingest.cache import EmbeddingCache
 from rolesearch.ingest.chunking import embed_text
 from rolesearch.store.passage import Passage
-from rolesearch.store.sentences import key_number, split_sentences
+from rolesearch.store.sentences import LEGACY, SentenceParams, key_number, split_sentences
 from rolesearch.store.versions import IndexFiles
 
 ENCODE_ROWS = 65_536  # texts per encoder call: bounds the encoder's output array, not its batching
@@ -103,9 +103,12 @@ def _article_ids(passages: Sequence[Passage]) -> Sequence[str]:
 
 
 def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles | None,
-              moved: np.ndarray | None = None) -> RowPlan:
+              moved: np.ndarray | None = None, params: SentenceParams = LEGACY) -> RowPlan:
     """The sources of every passage and sentence row (reused: each passage's previous row, -1 if chunked;
-    moved: for each chunked passage, in order, a previous row whose vectors it takes, -1 for none)."""
+    moved: for each chunked passage, in order, a previous row whose vectors it takes, -1 for none).
+
+    previous must have been built with the same sentence params and sentence vector space (ingest.changes
+    checks it), since a reused passage brings its sentence rows as they are."""
     src = np.array(reused, dtype=np.int64, copy=True)
     prev_starts = prev_numbers = None
     if previous is not None:
@@ -120,7 +123,7 @@ def plan_rows(passages: list[Passage], reused: np.ndarray, previous: IndexFiles 
     counts = np.zeros(len(passages), dtype=np.int64)
     counts[has] = prev_starts[src[has] + 1] - prev_starts[src[has]] if has.any() else 0
     need = np.flatnonzero(~has)
-    split = split_sentences(passages[i] for i in need)
+    split = split_sentences((passages[i] for i in need), params)
     counts[need] = split.counts
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     sentence_src = np.full(int(starts[-1]), -1, dtype=np.int64)
@@ -168,7 +171,7 @@ def previous_sentences(previous: IndexFiles) -> tuple[np.ndarray, np.ndarray]:
     numbers = np.load(path) if path.exists() else None
     rows = len(previous.sentence_embeddings)
     if starts is None or numbers is None or len(numbers) != rows:
-        split = split_sentences(previous.passages)
+        split = split_sentences(previous.passages, SentenceParams.from_manifest(previous.manifest.sentence_units))
         starts = np.concatenate([[0], np.cumsum(split.counts)]).astype(np.int64)
         numbers = np.fromiter((key_number(k) for k in split.keys), dtype=np.uint64, count=len(split.keys))
         if len(numbers) != rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from rolesearch.encoder.base import Encoder
+from rolesearch.encoder.base import DEFAULT_SENTENCE_BACKEND, Encoder
 from rolesearch.encoder.spec import EncoderSpec
 from rolesearch.ingest.access import AccessMap
 from rolesearch.ingest.cache import DEFAULT_MAX_ENTRIES
@@ -21,6 +22,7 @@ from rolesearch.search.index import SearchIndex
 from rolesearch.search.searcher import SearchConfig, Searcher
 from rolesearch.store.ann import AnnParams
 from rolesearch.store.roles import RoleConfig
+from rolesearch.store.sentences import SentenceParams
 
 
 class Settings(BaseSettings):
@@ -51,6 +53,13 @@ class Settings(BaseSettings):
                             "tokens; a change rebuilds everything")
     min_item_tokens: int = Field(ChunkingParams.min_item_tokens, ge=0, description="A list item at least this "
                                  "long is a passage of its own")
+    sentence_backend: Literal["same", "torch", "onnx", "onnx-int8"] = Field(
+        DEFAULT_SENTENCE_BACKEND, description="Encoder of the sentence rows at ingest (same: the passages'); "
+        "passages and queries keep ROLESEARCH_BACKEND; a change re-embeds the sentences")
+    sentence_skip_single: bool = Field(SentenceParams.skip_single, description="No sentence rows for a passage "
+                                       "of one sentence")
+    sentence_min_words: int = Field(SentenceParams.min_words, ge=0, description="Sentences shorter than this are "
+                                    "merged with a neighbour into one sentence row (0: none merged)")
 
     host: str = Field("127.0.0.1", description="Address `rolesearch serve` listens on")
     port: int = Field(8000, ge=0, le=65535, description="Port `rolesearch serve` listens on")
@@ -208,6 +217,16 @@ class Settings(BaseSettings):
     def embedder(self) -> Encoder:
         """The model these settings ask for, loaded."""
         return self.embedder_spec().load()
+
+    def sentence_embedder(self, embedder: Encoder | None = None) -> Encoder:
+        """The encoder of the sentence rows: embedder (default: self.embedder()) unless another backend is set."""
+        if self.sentence_backend in ("same", self.backend):
+            return embedder if embedder is not None else self.embedder()
+        return replace(self.embedder_spec(), backend=self.sentence_backend).load()
+
+    def sentence_params(self) -> SentenceParams:
+        """Which units of a passage get sentence rows."""
+        return SentenceParams(skip_single=self.sentence_skip_single, min_words=self.sentence_min_words)
 
     def ann_params(self) -> AnnParams:
         """Which dense index type builds make (by size, or forced)."""

@@ -17,7 +17,7 @@ from rolesearch.store.lexical import LexicalIndex, ScopedLexical, load_lexical, 
 from rolesearch.store.lexical_terms import DocTerms, load_terms
 from rolesearch.store.manifest import IndexCorrupt, Manifest
 from rolesearch.store.passage_table import PassageTable
-from rolesearch.store.sentences import sentence_owners
+from rolesearch.store.sentences import SentenceParams, sentence_owners
 from rolesearch.store.vector_rows import ArrayRows, VectorRows, vector_rows
 from rolesearch.store.versions import load_version
 
@@ -129,7 +129,7 @@ class SearchIndex:
             # int32: 2.6M sentence rows at 1M passages cost 10 MB, not 21.
             owners = np.repeat(np.arange(len(files.passages), dtype=np.int32), np.diff(starts))
         elif files.sentence_embeddings is not None:  # a version written before sentence_starts.npy
-            owners = sentence_owners(files.passages)
+            owners = sentence_owners(files.passages, SentenceParams.from_manifest(files.manifest.sentence_units))
             if len(owners) != len(files.sentence_embeddings):
                 raise IndexCorrupt(f"sentence vectors of {files.manifest.version} do not match its passages "
                                    f"({len(files.sentence_embeddings)} vectors, {len(owners)} sentences): "

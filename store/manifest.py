@@ -52,6 +52,14 @@ class Manifest:
     vectors: str = ""  # the vector space: model, plus "#int8-f<export format>" for the quantised encoder ("": same as model)
     roles: str = ""  # fingerprint of the role configuration the passages' roles come from ("": unknown)
     access_map: dict | None = None  # the access map in force at the build: {path, sha256, rules}; None: no map
+    # The sentence rows' own vector space when it is not `vectors` (e.g. "<model>#int8-f2": sentences encoded by the
+    # int8 encoder, passages and queries fp32); "": the same as `vectors`.
+    sentence_vectors: str = ""
+    sentence_units: dict | None = None  # store.sentences.SentenceParams of the rows (None: every sentence a row)
+
+    def sentence_space(self) -> str:
+        """The vector space of the sentence rows (what a cache or the next build must match to reuse them)."""
+        return self.sentence_vectors or self.vectors or self.model
 
     def to_json(self) -> str:
         # Field by field: asdict deep-copies every article entry first (seconds at 100k articles).

@@ -17,14 +17,14 @@ from rolesearch.store.ann import AnnParams
 from rolesearch.store.manifest import IndexBusy, IndexCorrupt, Manifest, current_version, version_dir
 from rolesearch.store.passage import Passage
 from rolesearch.store.passage_table import write_passages
-from rolesearch.store.sentences import passage_sentences
+from rolesearch.store.sentences import LEGACY, SentenceParams, passage_units
 
 KEEP_VERSIONS = 3
 
 
-def sentence_starts(passages: list[Passage]) -> np.ndarray:
+def sentence_starts(passages: list[Passage], params: SentenceParams = LEGACY) -> np.ndarray:
     """First sentence row of each passage, plus the total: n + 1 entries (rows are stored passage by passage)."""
-    counts = [len(passage_sentences(p.text)) for p in passages]
+    counts = [len(passage_units(p.text, params)) for p in passages]
     return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
 
 
@@ -135,7 +135,7 @@ def write_version(index_dir: Path, manifest: Manifest, passages: Sequence[Passag
         draft.save("sentences", sentence_embeddings)
         # Passage i owns sentence rows starts[i]:starts[i + 1]; saved so loading needs no sentence splitting.
         starts = sources.sentence_starts if sources is not None and sources.sentence_starts is not None \
-            else sentence_starts(passages)
+            else sentence_starts(passages, SentenceParams.from_manifest(manifest.sentence_units))
         np.save(tmp / "sentence_starts.npy", np.asarray(starts, dtype=np.int64))
         if sources is not None and sources.sentence_keys is not None:
             np.save(tmp / "sentence_keys.npy", np.asarray(sources.sentence_keys, dtype=np.uint64))
