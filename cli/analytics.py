@@ -19,6 +19,19 @@ import typer
 from rolesearch.cli.app import app, fail, settings_from
 
 
+def open_period(s, since: str):
+    """The period's length in seconds and the analytics file opened for reading; a clear exit when either fails."""
+    from rolesearch.analytics.database import AnalyticsUnavailable, open_for_reading
+    from rolesearch.analytics.period import parse_period
+
+    try:
+        return parse_period(since), open_for_reading(s.analytics_path())
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except AnalyticsUnavailable as exc:
+        fail(str(exc))
+
+
 @app.command("analytics")
 def analytics(
     since: str = typer.Option("7d", "--since", help="Period before now: 24h, 7d, 2w ..."),
@@ -31,21 +44,13 @@ def analytics(
     file: Optional[Path] = typer.Option(None, "--file", help="The analytics file (default ROLESEARCH_ANALYTICS_FILE)"),
 ) -> None:
     """Searches per day, readers, latency, top and unanswered queries, click-through and MRR, answers judged wrong."""
-    from rolesearch.analytics.database import AnalyticsUnavailable, open_for_reading
     from rolesearch.analytics.grouping import embedding_grouper
-    from rolesearch.analytics.period import parse_period
     from rolesearch.analytics.report import build_report
 
     if as_json and as_csv:
         fail("give --json or --csv, not both", 2)
     s = settings_from(index_dir=index, analytics_file=file)
-    try:
-        seconds = parse_period(since)
-        conn = open_for_reading(s.analytics_path())
-    except ValueError as exc:
-        fail(str(exc), 2)
-    except AnalyticsUnavailable as exc:
-        fail(str(exc))
+    seconds, conn = open_period(s, since)
     now = time.time()
     grouper = embedding_grouper(s.embedder()) if group else None
     report = build_report(conn, now - seconds, now + 1, top=top, grouper=grouper)

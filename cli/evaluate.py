@@ -100,19 +100,12 @@ def _feedback_questions(searcher, index: Optional[Path], since: str, out: Option
     import tempfile
     import time
 
-    from rolesearch.analytics.database import AnalyticsUnavailable, open_for_reading
     from rolesearch.analytics.export import feedback_questions
     from rolesearch.analytics.passages import find_passage
-    from rolesearch.analytics.period import parse_period
+    from rolesearch.cli.analytics import open_period
 
     s = settings_from(index_dir=index)
-    try:
-        seconds = parse_period(since)
-        conn = open_for_reading(s.analytics_path())
-    except ValueError as exc:
-        fail(str(exc), 2)
-    except AnalyticsUnavailable as exc:
-        fail(str(exc))
+    seconds, conn = open_period(s, since)
 
     def text(pid: str) -> str | None:
         p = find_passage(searcher.index.passages, pid)

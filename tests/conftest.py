@@ -230,3 +230,18 @@ def real_wiki(tmp_path_factory):
         yield w
     finally:
         w.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright. Per module, not per session: Playwright's sync API keeps an asyncio
+    loop running in the test thread while it is open, which asyncio.run in other tests (the crawl) would hit."""
+    require_part("chromium")
+    from playwright.sync_api import sync_playwright
+
+    from tests.app_server import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -3,24 +3,18 @@ analytics page, and both pages checked by axe-core (no serious or critical viola
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from rolesearch.api.app import create_app
 from rolesearch.settings import Settings
+from tests.app_server import AppServer
 from tests.conftest import CORPUS, DATA, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("ROLESEARCH_CHROMIUM", "/usr/bin/chromium")  # as tests/test_browser.py
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE = DATA / "axe" / "axe.min.js"
 ADMIN = "browser-admin-token"
 QUESTION = "who owns model rollback?"
@@ -29,34 +23,12 @@ QUESTION = "who owns model rollback?"
 @pytest.fixture(scope="module")
 def served(corpus_index, embedder, tmp_path_factory):
     """A real uvicorn with analytics on (its file outside the shared index) and an admin token."""
-    import uvicorn
-
     db = tmp_path_factory.mktemp("analytics") / "analytics.sqlite3"
     app = create_app(Settings(index_dir=corpus_index, corpus_dir=CORPUS, access_log=False, admin_token=ADMIN,
                               analytics_file=db), embedder=embedder)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", app, db
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    srv = AppServer(app)
+    yield srv.url, app, db
+    srv.stop()
 
 
 def _page(browser, width=1280, height=900, **kw):

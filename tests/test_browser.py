@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
-
 import pytest
 
 from rolesearch.api.app import create_app
 from rolesearch.settings import Settings
-from tests.conftest import CORPUS, require_part
+from tests.app_server import AppServer
+from tests.conftest import CORPUS
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("ROLESEARCH_CHROMIUM", "/usr/bin/chromium")  # Debian's; `make setup` installs it
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 QUESTION = "who owns model rollback?"
 ROLLBACK_TEXT = "Model versioning and rollback"
 ROLLBACK_ARTICLE = "/articles/tenyks-ml-vs-mlops-engineer"
@@ -26,34 +19,10 @@ ROLLBACK_ARTICLE = "/articles/tenyks-ml-vs-mlops-engineer"
 @pytest.fixture(scope="module")
 def server(corpus_index, embedder):
     """A real uvicorn serving the app on a free loopback port, in a thread of this process."""
-    import uvicorn
-
-    app = create_app(Settings(index_dir=corpus_index, corpus_dir=CORPUS, access_log=False), embedder=embedder)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # the port is ours from here on: no race with another process
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_part("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    settings = Settings(index_dir=corpus_index, corpus_dir=CORPUS, access_log=False)
+    srv = AppServer(create_app(settings, embedder=embedder))
+    yield srv.url
+    srv.stop()
 
 
 @pytest.fixture

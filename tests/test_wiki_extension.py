@@ -17,7 +17,6 @@ import pytest
 from rolesearch.settings import Settings
 from tests import mediawiki
 from tests.conftest import ROOT, wait_for
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.wiki_extension import (
     OPS_PASSWORD,
     OPS_USER,
@@ -59,16 +58,6 @@ def rolesearch(ext_wiki, embedder, tmp_path_factory):
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

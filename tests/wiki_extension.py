@@ -8,8 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,8 @@ from rolesearch.api.app import create_app
 from rolesearch.ingest.pipeline import build_index
 from rolesearch.settings import Settings
 from tests import mediawiki
-from tests.conftest import ROOT, wait_for
+from tests.app_server import AppServer
+from tests.conftest import ROOT
 
 EXTENSION = ROOT / "integrations" / "mediawiki" / "RoleSearch"
 SECRET = "wiki-to-rolesearch-secret"
@@ -103,27 +102,11 @@ def sources_file(wiki: mediawiki.Wiki, folder: Path) -> Path:
     return path
 
 
-class Server:
-    """rolesearch under a real uvicorn in a thread of this process, on a free loopback port; stop() ends it."""
+class Server(AppServer):
+    """rolesearch with these settings under a real uvicorn in a thread of this process; stop() ends it."""
 
     def __init__(self, settings: Settings, embedder):
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, embedder=embedder), log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        wait_for(lambda: self.server.started or not self.thread.is_alive(), 60, "uvicorn to start")
-        assert self.server.started, "uvicorn did not start"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
+        super().__init__(create_app(settings, embedder=embedder))
 
 
 def build(settings: Settings, embedder) -> None:
