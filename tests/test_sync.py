@@ -78,6 +78,24 @@ def test_a_failing_sync_keeps_serving_and_retries(small_index, small_corpus, tmp
         assert c.get("/healthz").json()["sync"]["failures"] == 0
 
 
+def test_healthz_gives_a_reader_no_page_count_and_no_error_text(small_index, tmp_path, embedder, monkeypatch):
+    """A failed sync's error can name pages (a refused widening lists restricted ones): /healthz keeps the text
+    and the page count to callers who read everything; the admin sees them at /admin/notify."""
+    monkeypatch.setattr(sync, "FIRST_BACKOFF", 0.2)
+    missing = tmp_path / "payroll-restructuring"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"sources:\n  - kind: folder\n    location: {missing}\n")
+    settings = Settings(index_dir=small_index, sources_file=sources, sync_interval=0.2, auth="proxy",
+                        trusted_proxies="10.0.0.0/24", admin_token=TOKEN, reload_interval=0, access_log=False)
+    with TestClient(create_app(settings, embedder=embedder), client=("10.0.0.7", 1)) as c:  # from the proxy, anonymous
+        wait_for(lambda: c.get("/healthz").json()["sync"]["failures"] >= 1, 30, "a failed sync")
+        health = c.get("/healthz")
+        assert health.json()["sync"]["state"] == "failed" and health.json()["sync"]["pages_changed"] is None
+        assert health.json()["sync"]["error"] and "payroll-restructuring" not in health.text
+        whole = c.post("/admin/notify", json={"pages": []}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert "payroll-restructuring" in whole.json()["sync"]["error"]
+
+
 def test_notify_needs_the_secret_or_the_admin_token(small_index, small_corpus, embedder):
     with _client(embedder, index_dir=small_index, corpus_dir=small_corpus, proxy_secret=SECRET, admin_token=TOKEN) as c:
         for headers in ({}, {"X-RoleSearch-Secret": "wrong"}, {"Authorization": "Bearer wrong"}):

@@ -29,8 +29,19 @@ def healthz(service: ServiceDep, caller: CallerDep, syncer: SyncerDep) -> Health
         model=service.settings.model,
         loaded_at=_iso(service.loaded_at),
         reload_error=service.reload_error,
-        sync=sync_out(syncer) if syncer.interval > 0 or syncer.status.state != "idle" else None,
+        sync=_sync_for(caller, syncer) if syncer.interval > 0 or syncer.status.state != "idle" else None,
     )
+
+
+def _sync_for(caller, syncer):
+    """The sync's status; for a caller who may not read everything, without the page count and the error's
+    text, which can name restricted pages (a refused widening lists them). /admin/notify shows it whole."""
+    out = sync_out(syncer)
+    if caller.everything:
+        return out
+    return out.model_copy(update={"pages_changed": None,
+                                  "error": "the last sync failed (the server log and /admin/notify say why)"
+                                  if out.error else None})
 
 
 def _iso(ts: float | None) -> str | None:
