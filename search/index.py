@@ -44,6 +44,7 @@ class SearchIndex:
     _scopes: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
     _scope_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _saved_terms: dict | None = field(default=None, repr=False, compare=False)
+    _centroids: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def lexical_for(self, scope: np.ndarray | None) -> LexicalIndex | ScopedLexical | None:
         """The lexical index whose BM25 statistics cover exactly the passages in scope (a reader's readable
@@ -95,6 +96,27 @@ class SearchIndex:
             return np.zeros(self.dense.d, dtype=np.float32)
         step = max(1, len(rows) // CENTROID_ROWS)
         return np.asarray(rows[::step], dtype=np.float32).mean(axis=0)
+
+    def centroid_for(self, scope: np.ndarray | None) -> np.ndarray:
+        """The centroid of the passages in scope (a reader's readable passages; None: all), so a restricted
+        passage never moves the mean cosine a reader's /ask weighs. Once per scope, as lexical_for."""
+        if scope is None or self.embeddings is None:
+            return self.centroid
+        key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
+        with self._scope_lock:
+            hit = self._centroids.get(key)
+            if hit is not None:
+                self._centroids.move_to_end(key)
+                return hit
+        rows = np.flatnonzero(scope)
+        step = max(1, len(rows) // CENTROID_ROWS)
+        mean = (np.asarray(self.embeddings[rows[::step]], dtype=np.float32).mean(axis=0) if len(rows)
+                else np.zeros(self.dense.d, dtype=np.float32))
+        with self._scope_lock:
+            self._centroids[key] = mean
+            while len(self._centroids) > _SCOPES_KEPT:
+                self._centroids.popitem(last=False)
+        return mean
 
     @property
     def exact(self) -> bool:

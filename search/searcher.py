@@ -115,7 +115,7 @@ class Searcher:
         if allow is not None and not allow.any():
             n = 0
         if n and mode in ("dense", "hybrid"):
-            dense, best_passage, corpus = self._dense(query, depth, allow)
+            dense, best_passage, corpus = self._dense(query, depth, allow, scope)
         lexical_index = self.index.lexical_for(scope)
         if n and mode in ("lexical", "hybrid") and lexical_index is not None:
             lexical = self._lexical_top(lexical_index, query, depth, allow)
@@ -167,22 +167,22 @@ class Searcher:
         """
         return self._dense(query, depth, allow)[0]
 
-    def _dense(self, query: str, depth: int, allow: np.ndarray | None = None
+    def _dense(self, query: str, depth: int, allow: np.ndarray | None = None, scope: np.ndarray | None = None
                ) -> tuple[dict[int, float], float, float]:
         """dense_scores, the best cosine of a passage's own vector over the (allowed) index, and the mean one.
 
-        The mean is exact when every allowed passage is scored, else the query's product with the index's
-        centroid (all passages: an aggregate over the whole corpus, never one restricted passage's score).
+        The mean is exact when every allowed passage is scored, else the query's product with the centroid of
+        the passages in scope (the reader's readable ones), so a restricted passage never moves it.
         """
         vector = self.embedder.encode_query(query)
         index = self.index
         if not index.exact:
-            return self._dense_candidates(vector[0], depth, allow)
+            return self._dense_candidates(vector[0], depth, allow, scope)
         if allow is None and not (self.config.sentence_vectors and index.sentences is not None
                                   and index.embeddings is not None):
             scores, ids = index.dense.search(vector, depth)
             out = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
-            return out, max(out.values()), float(vector[0] @ index.centroid)
+            return out, max(out.values()), float(vector[0] @ index.centroid_for(scope))
         own = index.embeddings @ vector[0]
         if self.config.sentence_vectors and index.sentences is not None:
             sentence_scores = index.sentences @ vector[0]
@@ -201,8 +201,8 @@ class Searcher:
         mean = float(own[np.isfinite(own)].mean())
         return {int(i): float(scores[i]) for i in top}, float(own.max()), mean
 
-    def _dense_candidates(self, vector: np.ndarray, depth: int, allow: np.ndarray | None
-                          ) -> tuple[dict[int, float], float, float]:
+    def _dense_candidates(self, vector: np.ndarray, depth: int, allow: np.ndarray | None,
+                          scope: np.ndarray | None = None) -> tuple[dict[int, float], float, float]:
         """_dense through the approximate indexes: candidates from passages and sentences, rescored exactly.
 
         Few allowed passages are scored exactly (a filtered approximate search would miss them);
@@ -233,7 +233,7 @@ class Searcher:
         else:
             scores = own
         top = np.argsort(-scores, kind="stable")[:depth]
-        mean = float(own.mean()) if every else float(vector @ index.centroid)
+        mean = float(own.mean()) if every else float(vector @ index.centroid_for(scope))
         return {int(candidates[j]): float(scores[j]) for j in top}, float(own.max()), mean
 
     def lexical_scores(self, query: str, depth: int, allow: np.ndarray | None = None) -> dict[int, float]:

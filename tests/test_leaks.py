@@ -390,3 +390,34 @@ def test_the_faiss_selector_path_on_a_forced_ivf_index(tmp_path, embedder, monke
         assert calls and all(allow is not None for allow in calls)  # the selector path ran, with a mask
         seen = c.get("/search", params={"q": QUERIES[0], "mode": "dense"}, headers={"Authorization": f"Bearer {hr}"})
         assert seen.json()["hits"][0]["article_id"] == SECRET_ID
+
+
+def test_ask_on_a_forced_ivf_index_weighs_only_readable_passages(tmp_path, embedder, monkeypatch):
+    """/ask's abstention weighs the mean cosine over passages; on the approximate path it comes from a centroid,
+    which must be the reader's passages' own: the signals and the answer as if the index never held the article."""
+    import rolesearch.search.searcher as searcher_module
+
+    monkeypatch.setattr(searcher_module, "EXACT_ALLOWED", 0)
+    signals = []
+    real = searcher_module.Searcher.search
+
+    def recording(self, *a, **kw):
+        result = real(self, *a, **kw)
+        signals[-1].append(round(result.extra["corpus_dense"], 6))
+        return result
+
+    monkeypatch.setattr(searcher_module.Searcher, "search", recording)
+    views = []
+    for name, with_secret in (("held", True), ("never", False)):
+        (tmp_path / name).mkdir()
+        root = _build(tmp_path / name, with_secret, embedder, AnnParams(kind="ivf"))
+        tokens = tmp_path / name / "tokens.json"
+        add_token(tokens, "hr", ["hr"])
+        app = create_app(Settings(index_dir=root / "index", corpus_dir=root / "corpus", access_log=False,
+                                  reload_interval=0, auth="token", auth_tokens_file=tokens), embedder=embedder)
+        signals.append([])
+        with TestClient(app) as c:
+            views.append([(a["answerable"], a["reason"]) for a in
+                          (c.get("/ask", params={"q": q}).json()["answer"] for q in QUERIES)])
+    assert len(signals[0]) >= len(QUERIES) and signals[0] == signals[1]
+    assert views[0] == views[1]
