@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,34 @@ _SCOPES_KEPT = 16  # scoped lexical indexes kept per version (one per group set 
 CENTROID_ROWS = 65_536  # SearchIndex.centroid: a strided sample this large estimates the mean closely enough
 
 
+class ScopeCache:
+    """Values built once per reader scope (a boolean mask over passages), the least recently used dropped
+    past `kept`; a value is built under the lock, so concurrent readers of a new scope build it once."""
+
+    def __init__(self, kept: int):
+        self.kept = kept
+        self._items: OrderedDict[bytes, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def values(self) -> list:
+        with self._lock:
+            return list(self._items.values())
+
+    def get_or_build(self, scope: np.ndarray, build: Callable[[], object]):
+        """The value for this scope, built now if it is not kept; a None from build is returned, not kept."""
+        key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            value = build()
+            if value is not None:
+                self._items[key] = value
+                while len(self._items) > self.kept:
+                    self._items.popitem(last=False)
+            return value
+
+
 @dataclass
 class SearchIndex:
     """One index version, read-only once loaded, so it can be shared by concurrent requests."""
@@ -41,34 +70,26 @@ class SearchIndex:
     kinds: tuple[str, str] = ("flat", "flat")  # index type of passages and of sentences (manifest "ann")
     ann_params: AnnParams = AnnParams()
     sentence_start: np.ndarray | None = None  # first sentence row of passage i (n + 1 entries)
-    _scopes: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
-    _scope_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lexical_scopes: ScopeCache = field(default_factory=lambda: ScopeCache(_SCOPES_KEPT), repr=False, compare=False)
+    _centroids: ScopeCache = field(default_factory=lambda: ScopeCache(_SCOPES_KEPT), repr=False, compare=False)
     _saved_terms: dict | None = field(default=None, repr=False, compare=False)
-    _centroids: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
 
     def lexical_for(self, scope: np.ndarray | None) -> LexicalIndex | ScopedLexical | None:
         """The lexical index whose BM25 statistics cover exactly the passages in scope (a reader's readable
         passages; None: all). Built from the version's saved term counts, once per scope (a few group sets)."""
         if scope is None or self.lexical is None:
             return self.lexical
-        with self._scope_lock:  # the same mask object as last time (search.scope caches them): no hashing
-            for scoped in self._scopes.values():
-                if scoped.mask is scope:
-                    return scoped
-        key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
-        with self._scope_lock:
-            hit = self._scopes.get(key)
-            if hit is not None:
-                self._scopes.move_to_end(key)
-                return hit
+        for scoped in self._lexical_scopes.values():  # the same mask object as last time (search.scope caches
+            if scoped.mask is scope:  # them): no hashing
+                return scoped
+
+        def build() -> ScopedLexical | None:
             terms = self._terms()
-            if terms is None:  # a version written before term counts were saved: whole-index statistics
-                return self.lexical
-            scoped = scoped_lexical(terms, np.flatnonzero(scope), scope)
-            self._scopes[key] = scoped
-            while len(self._scopes) > _SCOPES_KEPT:
-                self._scopes.popitem(last=False)
-            return scoped
+            return None if terms is None else scoped_lexical(terms, np.flatnonzero(scope), scope)
+
+        scoped = self._lexical_scopes.get_or_build(scope, build)
+        # None: a version written before term counts were saved, so whole-index statistics
+        return scoped if scoped is not None else self.lexical
 
     def _terms(self) -> dict[str, DocTerms] | None:
         if self._saved_terms is None:
@@ -89,34 +110,26 @@ class SearchIndex:
 
     @cached_property
     def centroid(self) -> np.ndarray:
-        """The mean passage vector (of at most CENTROID_ROWS evenly spaced rows): its dot product with a query
-        vector is the query's mean cosine to the passages, how close it is to what the corpus is about."""
-        rows = self.embeddings
-        if rows is None or not len(rows):
-            return np.zeros(self.dense.d, dtype=np.float32)
-        step = max(1, len(rows) // CENTROID_ROWS)
-        return np.asarray(rows[::step], dtype=np.float32).mean(axis=0)
+        """The mean passage vector: its dot product with a query vector is the query's mean cosine to the
+        passages, how close it is to what the corpus is about."""
+        return self._mean_of(None)
 
     def centroid_for(self, scope: np.ndarray | None) -> np.ndarray:
         """The centroid of the passages in scope (a reader's readable passages; None: all), so a restricted
         passage never moves the mean cosine a reader's /ask weighs. Once per scope, as lexical_for."""
         if scope is None or self.embeddings is None:
             return self.centroid
-        key = hashlib.blake2b(np.packbits(scope).tobytes(), digest_size=16).digest()
-        with self._scope_lock:
-            hit = self._centroids.get(key)
-            if hit is not None:
-                self._centroids.move_to_end(key)
-                return hit
-        rows = np.flatnonzero(scope)
-        step = max(1, len(rows) // CENTROID_ROWS)
-        mean = (np.asarray(self.embeddings[rows[::step]], dtype=np.float32).mean(axis=0) if len(rows)
-                else np.zeros(self.dense.d, dtype=np.float32))
-        with self._scope_lock:
-            self._centroids[key] = mean
-            while len(self._centroids) > _SCOPES_KEPT:
-                self._centroids.popitem(last=False)
-        return mean
+        return self._centroids.get_or_build(scope, lambda: self._mean_of(np.flatnonzero(scope)))
+
+    def _mean_of(self, rows: np.ndarray | None) -> np.ndarray:
+        """The mean of these passage rows (None: all), over at most CENTROID_ROWS evenly spaced ones."""
+        vectors = self.embeddings
+        n = 0 if vectors is None else (len(vectors) if rows is None else len(rows))
+        if not n:
+            return np.zeros(self.dense.d, dtype=np.float32)
+        step = max(1, n // CENTROID_ROWS)
+        sample = vectors[::step] if rows is None else vectors[rows[::step]]
+        return np.asarray(sample, dtype=np.float32).mean(axis=0)
 
     @property
     def exact(self) -> bool:
