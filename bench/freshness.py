@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,11 +32,10 @@ from rolesearch.encoder.spec import EncoderSpec  # noqa: E402
 from tests.wiki_extension import (  # noqa: E402
     Server,
     WikiEditor,
-    build,
-    point_wiki_at,
     running_wiki,
     serve_settings,
     sources_file,
+    synced_server,
 )
 
 PAGE = "Freshness log"
@@ -51,14 +49,9 @@ def found(server: Server, words: str) -> bool:
 def run(mode: str, wiki, embedder, folder: Path, edits: int, interval: float, rng: random.Random) -> list[float]:
     """Seconds from each saved edit to the first /search that has it."""
     s = serve_settings(folder / "index", sources_file(wiki, folder), sync_interval=interval if mode == "poll" else 0)
-    build(s, embedder)
-    server = Server(s, embedder)
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    point_wiki_at(wiki, server.url if mode == "push" else f"http://127.0.0.1:{dead.getsockname()[1]}")
     editor = WikiEditor(wiki)
     seconds = []
-    try:
+    with synced_server(wiki, s, embedder, push=mode == "push") as server:
         for i in range(edits):
             if mode == "poll":
                 time.sleep(rng.uniform(0, interval))  # a random phase of the sync's cycle
@@ -72,10 +65,6 @@ def run(mode: str, wiki, embedder, folder: Path, edits: int, interval: float, rn
                 time.sleep(0.05)
             seconds.append(time.monotonic() - t0)
             print(f"  {mode} edit {i + 1}: {seconds[-1]:.2f} s", flush=True)
-    finally:
-        point_wiki_at(wiki, "")
-        server.stop()
-        dead.close()
     return seconds
 
 

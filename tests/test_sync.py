@@ -132,15 +132,17 @@ def test_a_burst_of_notifications_is_one_sync_with_their_pages(small_index, smal
         assert _metric(c, "rolesearch_sync_notified_pages_total") == 4
 
 
-@pytest.fixture
-def proxy_client(small_index, embedder):
-    app = create_app(
-        Settings(
-            index_dir=small_index, auth="proxy", trusted_proxies="10.0.0.0/24", proxy_secret=SECRET, reload_interval=0
-        ),
+def _proxy_app(index, embedder):
+    """Proxy mode behind the 10.0.0.0/24 proxies, identities believed only beside the shared secret."""
+    return create_app(
+        Settings(index_dir=index, auth="proxy", trusted_proxies="10.0.0.0/24", proxy_secret=SECRET, reload_interval=0),
         embedder=embedder,
     )
-    with TestClient(app, client=("10.0.0.7", 1)) as c:
+
+
+@pytest.fixture
+def proxy_client(small_index, embedder):
+    with TestClient(_proxy_app(small_index, embedder), client=("10.0.0.7", 1)) as c:
         yield c
 
 
@@ -163,12 +165,6 @@ def test_proxy_mode_believes_identities_only_with_the_secret(proxy_client, heade
 
 
 def test_the_secret_does_not_admit_an_untrusted_peer(small_index, embedder):
-    app = create_app(
-        Settings(
-            index_dir=small_index, auth="proxy", trusted_proxies="10.0.0.0/24", proxy_secret=SECRET, reload_interval=0
-        ),
-        embedder=embedder,
-    )
-    with TestClient(app, client=("192.168.5.5", 1)) as c:
+    with TestClient(_proxy_app(small_index, embedder), client=("192.168.5.5", 1)) as c:
         r = c.get("/search", params={"q": "rollback"}, headers={"X-RoleSearch-Secret": SECRET, "X-Forwarded-User": "a"})
         assert r.status_code == 403 and "192.168.5.5" in r.json()["detail"]

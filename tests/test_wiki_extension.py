@@ -24,13 +24,13 @@ from tests.wiki_extension import (
     RESTRICTED_QUESTION,
     Server,
     WikiEditor,
-    build,
     delete_pages,
     hit_url,
     point_wiki_at,
     rolesearch_index,
     serve_settings,
     sources_file,
+    synced_server,
     with_extension,
 )
 
@@ -50,14 +50,8 @@ def rolesearch(ext_wiki, embedder, tmp_path_factory):
     folder = tmp_path_factory.mktemp("rolesearch-ext")
     sources = sources_file(ext_wiki, folder)
     index = folder / "index"
-    s = serve_settings(index, sources)
-    build(s, embedder)
-    server = Server(s, embedder)
-    point_wiki_at(ext_wiki, server.url)
-    try:
+    with synced_server(ext_wiki, serve_settings(index, sources), embedder, push=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -186,57 +180,50 @@ def test_wiki_changes_reach_search_with_no_command_run(ext_wiki, embedder, tmp_p
     first, second = f"{name} runbook", f"{name} handbook"
     sources = sources_file(ext_wiki, tmp_path)
     s = serve_settings(tmp_path / "index", sources, sync_interval=0 if path == "push" else 1)
-    build(s, embedder)
-    server = Server(s, embedder)
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    point_wiki_at(ext_wiki, server.url if path == "push" else f"http://127.0.0.1:{dead.getsockname()[1]}")
     editor = WikiEditor(ext_wiki)
     timeout = 60
     try:
-        # New pages.
-        editor.edit(first, f"The {path} quartermaster owns the zebra inventory and counts it every week.")
-        editor.edit(second, f"The {path} lighthouse keeper owns the harbour lamp and trims its wick nightly.")
-        wait_for(
-            lambda: hit_url(server, f"{path} quartermaster owns the zebra inventory") == ext_wiki.page_url(first),
-            timeout,
-            "new page",
-        )
-        # An edit.
-        editor.edit(first, f"The {path} quartermaster owns the giraffe ledger and audits it every month.")
-        wait_for(
-            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
-            timeout,
-            "the edit",
-        )
-        assert hit_url(server, f"{path} quartermaster owns the zebra inventory") is None
-        # A move: the page is found under its new title.
-        moved = f"{name} lamp manual"
-        editor.move(second, moved)
-        wait_for(
-            lambda: hit_url(server, f"{path} lighthouse keeper owns the harbour lamp") == ext_wiki.page_url(moved),
-            timeout,
-            "the move",
-        )
-        # A delete: gone from search.
-        editor.delete(first)
-        wait_for(
-            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") is None, timeout, "the delete"
-        )
-        # A restore: back again.
-        editor.undelete(first)
-        wait_for(
-            lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
-            timeout,
-            "the restore",
-        )
-        health = httpx.get(server.url + "/healthz").json()["sync"]
-        assert health["error"] is None and health["last_success_at"] is not None
-        assert health["trigger"] == ("notify" if path == "push" else "interval")
+        with synced_server(ext_wiki, s, embedder, push=path == "push") as server:
+            # New pages.
+            editor.edit(first, f"The {path} quartermaster owns the zebra inventory and counts it every week.")
+            editor.edit(second, f"The {path} lighthouse keeper owns the harbour lamp and trims its wick nightly.")
+            wait_for(
+                lambda: hit_url(server, f"{path} quartermaster owns the zebra inventory") == ext_wiki.page_url(first),
+                timeout,
+                "new page",
+            )
+            # An edit.
+            editor.edit(first, f"The {path} quartermaster owns the giraffe ledger and audits it every month.")
+            wait_for(
+                lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
+                timeout,
+                "the edit",
+            )
+            assert hit_url(server, f"{path} quartermaster owns the zebra inventory") is None
+            # A move: the page is found under its new title.
+            moved = f"{name} lamp manual"
+            editor.move(second, moved)
+            wait_for(
+                lambda: hit_url(server, f"{path} lighthouse keeper owns the harbour lamp") == ext_wiki.page_url(moved),
+                timeout,
+                "the move",
+            )
+            # A delete: gone from search.
+            editor.delete(first)
+            wait_for(
+                lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") is None, timeout, "the delete"
+            )
+            # A restore: back again.
+            editor.undelete(first)
+            wait_for(
+                lambda: hit_url(server, f"{path} quartermaster owns the giraffe ledger") == ext_wiki.page_url(first),
+                timeout,
+                "the restore",
+            )
+            health = httpx.get(server.url + "/healthz").json()["sync"]
+            assert health["error"] is None and health["last_success_at"] is not None
+            assert health["trigger"] == ("notify" if path == "push" else "interval")
     finally:
-        point_wiki_at(ext_wiki, "")
-        server.stop()
-        dead.close()
         delete_pages(ext_wiki, [first, second, f"{name} lamp manual"])  # the session's wiki as it was
 
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,24 @@ def point_wiki_at(wiki: mediawiki.Wiki, url: str, timeout: float = 1.5, secret: 
     (wiki.folder / "rolesearch-settings.json").write_text(
         json.dumps({"url": url, "timeout": timeout, "secret": secret}), encoding="utf-8"
     )
+
+
+@contextlib.contextmanager
+def synced_server(wiki: mediawiki.Wiki, settings: Settings, embedder, push: bool) -> Iterator[Server]:
+    """rolesearch built and served over the wiki. push: the extension posts each change to it; otherwise the
+    wiki points at a port where nothing answers, so only the server's own --sync-every finds the changes.
+    The wiki is pointed nowhere and the server stopped on the way out."""
+    build(settings, embedder)
+    server = Server(settings, embedder)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    point_wiki_at(wiki, server.url if push else f"http://127.0.0.1:{dead.getsockname()[1]}")
+    try:
+        yield server
+    finally:
+        point_wiki_at(wiki, "")
+        server.stop()
+        dead.close()
 
 
 def _children(pid: int) -> list[int]:
