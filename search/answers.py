@@ -138,14 +138,12 @@ def sentence_votes(searcher: Searcher, query: str, hits: list[Hit], roles: RoleC
     role the sentences before it name; a sentence naming none leaves the passage's roles.
     """
     index = searcher.index
-    rows = [h.row for h in hits if h.passage.roles and h.row is not None]
-    if index.sentences is None or index.sentence_start is None or not rows:
+    voters = [h for h in hits if h.passage.roles and h.row is not None]
+    if index.sentences is None or index.sentence_start is None or not voters:
         return {}
     vector = searcher.embedder.encode_query(roles.mention.sub(" ", query))[0]
     out: dict[str, tuple[str, ...]] = {}
-    for h in hits:
-        if not h.passage.roles or h.row is None:
-            continue
+    for h in voters:
         a, b = int(index.sentence_start[h.row]), int(index.sentence_start[h.row + 1])
         sentences = passage_sentences(h.passage.text)
         if b <= a or len(sentences) != b - a:
